@@ -1,0 +1,64 @@
+"""The composition root: the one place that builds the app and orders start-up and shutdown.
+
+Example use::
+
+    app = create_app(load_settings([]))
+    serve(app, app[SETTINGS])
+
+Start-up runs the cleanup contexts in the order they are appended; shutdown runs them backwards,
+after aiohttp has stopped listening and the ``on_shutdown`` hooks have run:
+
+    SIGTERM -> stop listening -> take no new deliveries -> in-flight HTTP requests finish
+            -> in-flight event handlers finish -> tasks stop -> broker connection closes
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from aiohttp import web
+
+from . import service
+from .runtime import broker, health, http, lifecycle, tasks
+from .runtime.messaging import EventHandlers
+from .runtime.tasks import Tasks
+from .settings import SETTINGS, Settings
+
+TITLE = {{ cookiecutter.name | tojson }}
+DESCRIPTION = {{ cookiecutter.description | tojson }}
+
+
+def create_app(
+    settings: Settings, events: EventHandlers = service.events, jobs: Tasks = service.tasks
+) -> web.Application:
+    """Build the service: its own code from ``service`` plugged into the runtime.
+
+    Tests may pass other ``events`` or ``jobs`` to run the runtime with handlers of their own.
+    """
+    app = web.Application(
+        client_max_size=settings.max_body_size, middlewares=[http.problem_middleware]
+    )
+    app[SETTINGS] = settings
+    app[lifecycle.SHUTDOWN] = lifecycle.ShutdownClock(settings.shutdown_timeout)
+
+    service.setup(app)
+    http.setup(app, [service.routes, health.routes], TITLE, _version(), DESCRIPTION)
+    broker.setup(app, events)
+    tasks.setup(app, jobs)
+
+    # Start-up order; shutdown is the reverse.
+    app.cleanup_ctx.append(broker.connection)  # publishing works from here on
+    app.cleanup_ctx.append(tasks.background_tasks)  # tasks may publish
+    app.cleanup_ctx.append(broker.consumer)  # handlers may use all of the above
+
+    # On SIGTERM, while in-flight HTTP requests finish.
+    app.on_shutdown.append(lifecycle.begin_shutdown)
+    app.on_shutdown.append(broker.stop_deliveries)
+    return app
+
+
+def _version() -> str:
+    try:
+        return version("{{ cookiecutter.project }}")
+    except PackageNotFoundError:
+        return "0.0.0"

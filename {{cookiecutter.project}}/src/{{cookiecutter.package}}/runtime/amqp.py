@@ -1,0 +1,282 @@
+"""RabbitMQ through aio-pika: the topology, the publisher and the consumer of the service.
+
+Topology, declared at start-up and again after every reconnect:
+
+- the topic exchange ``settings.exchange``, shared by the services that talk to each other;
+- the service queue ``<service_name>``, durable (quorum by default), bound once per handler
+  pattern; messages RabbitMQ itself rejects go to the dead-letter queue;
+- ``<service_name>.retry``: failed messages wait there ``retry_delay`` seconds (a per-message
+  TTL), then RabbitMQ moves them back to the service queue alone, not to every subscriber;
+- ``<service_name>.dead-letter``: messages no retry can fix, with headers that say why.
+
+Publishing uses its own channel with publisher confirms, so a slow consumer never holds up a
+publish and no publish is reported sent before RabbitMQ has it. Example use::
+
+    broker = AmqpBroker(settings, dispatcher, events)
+    await broker.connect()
+    await broker.publish("measurement.recorded", event)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any, cast
+from uuid import uuid4
+
+import aio_pika
+import aiormq
+from aio_pika.abc import (
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+)
+from pydantic import BaseModel
+from yarl import URL
+
+from ..settings import ENV_PREFIX, Settings
+from .broker import BrokerStatus, StartupError
+from .messaging import Dispatcher, EventHandlers, Headers, PublishError, UnroutableLog
+
+log = logging.getLogger(__name__)
+
+
+class AmqpBroker:
+    """The ``Broker`` of ``amqp://`` and ``amqps://`` URLs."""
+
+    def __init__(self, settings: Settings, dispatcher: Dispatcher, handlers: EventHandlers) -> None:
+        self._settings = settings
+        self._dispatcher = dispatcher
+        self._handlers = handlers
+        name = settings.service_name
+        self.queue_name = name
+        self.retry_queue_name = f"{name}.retry"
+        self.dead_letter_queue_name = f"{name}.dead-letter"
+        url = URL(settings.amqp_url.get_secret_value())
+        if "heartbeat" not in url.query:
+            url = url.update_query(heartbeat=settings.heartbeat)
+        self._url = url
+        self.safe_url = str(url.with_password("***") if url.password else url)
+        self._connection: AbstractRobustConnection | None = None
+        self._publishing: AbstractRobustChannel | None = None
+        self._consuming: AbstractRobustChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        self._queue: AbstractQueue | None = None
+        self._consumer_tag: str | None = None
+        self._unroutable = UnroutableLog()
+
+    async def connect(self) -> None:
+        settings = self._settings
+        try:
+            async with asyncio.timeout(settings.connect_timeout):
+                self._connection = await aio_pika.connect_robust(
+                    self._url,
+                    timeout=settings.connect_timeout,
+                    reconnect_interval=settings.reconnect_interval,
+                    client_properties={"connection_name": settings.service_name},
+                )
+        except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as exc:
+            raise StartupError(
+                f"RabbitMQ at {self.safe_url} could not be reached within "
+                f"{settings.connect_timeout:g}s ({type(exc).__name__}: {exc}); start it or set "
+                f"{ENV_PREFIX}AMQP_URL (memory:// runs without RabbitMQ)"
+            ) from None
+        self._connection.reconnect_callbacks.add(self._on_reconnect)
+        try:
+            await self._declare(self._connection)
+        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+            await self.close()
+            raise StartupError(
+                f"RabbitMQ refused the service's topology: {exc}. A queue or exchange of that "
+                "name exists with other arguments (for example a classic queue where "
+                f"{ENV_PREFIX}QUEUE_TYPE says quorum); delete it or change the settings"
+            ) from None
+        log.info(
+            "connected to RabbitMQ at %s: exchange %r, queue %r bound to %s",
+            self.safe_url,
+            settings.exchange,
+            self.queue_name,
+            ", ".join(self._handlers.patterns) or "nothing",
+        )
+
+    async def _declare(self, connection: AbstractRobustConnection) -> None:
+        settings = self._settings
+        self._publishing = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        self._exchange = await self._publishing.declare_exchange(
+            settings.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        self._consuming = await connection.channel(publisher_confirms=False)
+        await self._consuming.set_qos(prefetch_count=settings.prefetch)
+        queue_type = {"x-queue-type": settings.queue_type}
+        await self._consuming.declare_queue(
+            self.dead_letter_queue_name, durable=True, arguments=queue_type
+        )
+        await self._consuming.declare_queue(
+            self.retry_queue_name,
+            durable=True,
+            arguments={
+                # Classic, whatever the service queue is: it only holds messages for a while.
+                "x-queue-type": "classic",
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": self.queue_name,
+            },
+        )
+        arguments: dict[str, Any] = {
+            **queue_type,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self.dead_letter_queue_name,
+        }
+        if settings.queue_type == "quorum":
+            # Bounds redelivery of a message that crashes the process before any ack.
+            arguments["x-delivery-limit"] = settings.delivery_limit
+        self._queue = await self._consuming.declare_queue(
+            self.queue_name, durable=True, arguments=arguments
+        )
+        for pattern in self._handlers.patterns:
+            await self._queue.bind(self._exchange, routing_key=pattern)
+
+    async def publish(self, routing_key: str, event: BaseModel) -> None:
+        if self._exchange is None:
+            raise PublishError(f"cannot publish {routing_key}: not connected to RabbitMQ")
+        message = aio_pika.Message(
+            event.model_dump_json().encode(),
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=uuid4().hex,
+            timestamp=datetime.now(UTC),
+            app_id=self._settings.service_name,
+        )
+        try:
+            await self._send(self._exchange, message, routing_key)
+        except aiormq.exceptions.PublishError:
+            self._unroutable.report(routing_key)
+
+    async def _send(self, exchange: AbstractExchange, message: aio_pika.Message, key: str) -> None:
+        """Publish and wait for the confirm; raise ``PublishError`` if it does not come in time.
+
+        ``aiormq.exceptions.PublishError`` (unroutable) is left to the caller.
+        """
+        timeout = self._settings.publish_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                await exchange.publish(message, routing_key=key, mandatory=True)
+        except TimeoutError:
+            raise PublishError(
+                f"RabbitMQ at {self.safe_url} did not confirm a {key} message within {timeout:g}s"
+            ) from None
+        except aiormq.exceptions.PublishError:
+            raise
+        except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException, OSError) as exc:
+            raise PublishError(
+                f"RabbitMQ at {self.safe_url} refused a {key} message: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    async def _send_to_queue(
+        self, message: AbstractIncomingMessage, queue: str, headers: Headers, **extra: Any
+    ) -> None:
+        if self._publishing is None:
+            raise PublishError(f"cannot move a message to {queue}: not connected to RabbitMQ")
+        copy = aio_pika.Message(
+            message.body,
+            headers=dict(headers),
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message.message_id or uuid4().hex,
+            timestamp=message.timestamp,
+            app_id=message.app_id,
+            **extra,
+        )
+        try:
+            await self._send(self._publishing.default_exchange, copy, queue)
+        except aiormq.exceptions.PublishError:
+            raise PublishError(f"queue {queue} does not exist") from None
+
+    async def start_consuming(self) -> None:
+        if self._queue is not None and self._consumer_tag is None:
+            self._consumer_tag = await self._queue.consume(self._on_message)
+
+    async def stop_consuming(self) -> None:
+        tag, self._consumer_tag = self._consumer_tag, None
+        if tag is None or self._queue is None:
+            return
+        try:
+            await self._queue.cancel(tag, timeout=self._settings.publish_timeout)
+        except (TimeoutError, aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException):
+            log.warning("could not cancel the consumer cleanly; closing the channel stops it")
+
+    async def close(self) -> None:
+        await self.stop_consuming()
+        connection, self._connection = self._connection, None
+        self._exchange = self._queue = self._publishing = self._consuming = None
+        if connection is not None:
+            await connection.close()
+
+    async def status(self) -> BrokerStatus:
+        connection = self._connection
+        if connection is None or connection.is_closed:
+            return BrokerStatus(False, False, f"not connected to RabbitMQ at {self.safe_url}")
+        if not connection.connected.is_set():
+            return BrokerStatus(
+                False, False, f"connection to RabbitMQ at {self.safe_url} lost; reconnecting"
+            )
+        if self._consumer_tag is None or self._consuming is None:
+            return BrokerStatus(True, False, "the service's consumer is not registered")
+        try:
+            async with asyncio.timeout(1):
+                channel = cast(aiormq.Channel, await self._consuming.get_underlay_channel())
+        except (TimeoutError, aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException):
+            return BrokerStatus(True, False, "the consumer channel is being restored")
+        if self._consumer_tag not in channel.consumers:
+            return BrokerStatus(
+                True, False, f"RabbitMQ cancelled the consumer of queue {self.queue_name}"
+            )
+        return BrokerStatus(True, True, f"consuming {self.queue_name} at {self.safe_url}")
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        try:
+            await self._dispatcher.handle(_AmqpDelivery(self, message))
+        except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException, OSError) as exc:
+            # The channel went away before the message was settled: RabbitMQ redelivers it.
+            log.warning(
+                "could not settle a %s message (%s); it will be redelivered",
+                message.routing_key,
+                exc,
+            )
+
+    def _on_reconnect(self, *_: object) -> None:
+        log.info("reconnected to RabbitMQ at %s; topology and consumer restored", self.safe_url)
+
+
+class _AmqpDelivery:
+    def __init__(self, broker: AmqpBroker, message: AbstractIncomingMessage) -> None:
+        self._broker = broker
+        self._message = message
+        self.routing_key = message.routing_key or ""
+        self.body = message.body
+        self.headers: Headers = dict(message.headers or {})
+
+    async def ack(self) -> None:
+        await self._message.ack()
+
+    async def retry(self, headers: Headers) -> None:
+        broker = self._broker
+        await self._move(broker.retry_queue_name, headers, expiration=broker._settings.retry_delay)
+
+    async def dead_letter(self, headers: Headers) -> None:
+        await self._move(self._broker.dead_letter_queue_name, headers)
+
+    async def _move(self, queue: str, headers: Headers, **extra: Any) -> None:
+        """Copy the message to ``queue`` and ack it, in that order: a crash between the two
+        duplicates the message, never loses it."""
+        try:
+            await self._broker._send_to_queue(self._message, queue, headers, **extra)
+        except PublishError as exc:
+            # Rejecting hands the message to the service queue's dead-letter exchange, so it is
+            # kept in the dead-letter queue rather than requeued without bound.
+            log.error("could not move a message to %s (%s); rejecting it instead", queue, exc)
+            await self._message.reject(requeue=False)
+            return
+        await self._message.ack()

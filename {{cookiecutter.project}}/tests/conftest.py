@@ -1,0 +1,161 @@
+"""Fixtures: settings shrunk for tests, and the app started against each broker.
+
+Tests that take ``broker_url`` run twice: on ``memory://`` and on the RabbitMQ in ``AMQP_URL``.
+Without ``AMQP_URL`` the RabbitMQ half is skipped and says so; CI always sets it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aio_pika
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from pydantic import SecretStr
+
+from {{ cookiecutter.package }}.app import create_app
+from {{ cookiecutter.package }}.runtime.amqp import AmqpBroker
+from {{ cookiecutter.package }}.runtime.broker import BROKER
+from {{ cookiecutter.package }}.runtime.memory import MemoryBroker, MemoryMessage
+from {{ cookiecutter.package }}.settings import Settings
+
+AMQP_URL = os.environ.get("AMQP_URL", "")
+
+BROKERS = [
+    pytest.param("memory://", id="memory"),
+    pytest.param(
+        AMQP_URL,
+        id="rabbitmq",
+        marks=[
+            pytest.mark.rabbitmq,
+            pytest.mark.skipif(not AMQP_URL, reason="set AMQP_URL to a RabbitMQ to run this"),
+        ],
+    ),
+]
+
+ClientFactory = Callable[[web.Application], Awaitable[TestClient[web.Request, web.Application]]]
+Client = TestClient[web.Request, web.Application]
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Settings for one test: names of its own on the broker, and every wait made short."""
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    values: dict[str, Any] = {
+        "service_name": name,
+        "exchange": f"{name}.events",
+        "amqp_url": SecretStr("memory://"),
+        "retry_delay": 0.05,
+        "publish_timeout": 2.0,
+        "connect_timeout": 5.0,
+        "reconnect_interval": 0.2,
+        "shutdown_timeout": 2.0,
+        "task_backoff_max": 0.05,
+        "task_unhealthy_after": 0.2,
+        "summary_interval": 3600.0,
+    }
+    values.update(overrides)
+    if isinstance(values["amqp_url"], str):
+        values["amqp_url"] = SecretStr(values["amqp_url"])
+    return Settings(**values)
+
+
+@pytest.fixture(params=BROKERS)
+def broker_url(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def start(
+    aiohttp_client: ClientFactory,
+) -> AsyncIterator[Callable[[web.Application], Awaitable[Client]]]:
+    """Start an app (its cleanup contexts connect to the broker) and clear its queues after."""
+    started: list[web.Application] = []
+
+    async def run(app: web.Application) -> Client:
+        started.append(app)
+        return await aiohttp_client(app)
+
+    yield run
+    for app in started:
+        broker = app[BROKER]
+        if isinstance(broker, AmqpBroker):
+            await delete_topology(broker)
+
+
+async def delete_topology(broker: AmqpBroker) -> None:
+    settings = broker._settings
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        channel = await connection.channel()
+        for queue in (broker.queue_name, broker.retry_queue_name, broker.dead_letter_queue_name):
+            await channel.queue_delete(queue, if_unused=False, if_empty=False)
+        await channel.exchange_delete(settings.exchange, if_unused=False)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> None:
+    """Wait until ``check`` holds; fail the test if it does not ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await check():
+        if loop.time() > deadline:
+            pytest.fail(f"{check.__name__} did not hold within {within}s")
+        await asyncio.sleep(0.02)
+
+
+class RawBroker:
+    """What a test needs beyond the service: raw publishes and a look at the dead letters."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.broker = app[BROKER]
+
+    async def publish(self, routing_key: str, body: bytes) -> None:
+        """Send bytes as another service would, with no validation on the way."""
+        if isinstance(self.broker, MemoryBroker):
+            self.broker.enqueue(MemoryMessage(routing_key, body))
+            return
+        assert isinstance(self.broker, AmqpBroker)
+        settings = self.broker._settings
+        async with await aio_pika.connect(settings.amqp_url.get_secret_value()) as connection:
+            channel = await connection.channel()
+            exchange = await channel.get_exchange(settings.exchange)
+            await exchange.publish(aio_pika.Message(body), routing_key=routing_key)
+
+    async def dead_letters(self) -> list[tuple[dict[str, Any], bytes]]:
+        """Headers and body of every message in the dead-letter queue (taking them out)."""
+        if isinstance(self.broker, MemoryBroker):
+            letters = [(dict(m.headers), m.body) for m in self.broker.dead_letters]
+            self.broker.dead_letters.clear()
+            return letters
+        assert isinstance(self.broker, AmqpBroker)
+        settings = self.broker._settings
+        found: list[tuple[dict[str, Any], bytes]] = []
+        async with await aio_pika.connect(settings.amqp_url.get_secret_value()) as connection:
+            channel = await connection.channel()
+            queue = await channel.get_queue(self.broker.dead_letter_queue_name)
+            while (message := await queue.get(no_ack=True, fail=False)) is not None:
+                found.append((dict(message.headers), message.body))
+        return found
+
+
+@pytest.fixture
+def settings(broker_url: str) -> Settings:
+    return make_settings(amqp_url=broker_url)
+
+
+@pytest.fixture
+async def client(
+    start: Callable[[web.Application], Awaitable[Client]], settings: Settings
+) -> Client:
+    """The example service, started against each broker."""
+    return await start(create_app(settings))
+
+
+@pytest.fixture
+async def memory_client(start: Callable[[web.Application], Awaitable[Client]]) -> Client:
+    """The example service on the in-process broker, for tests that are about HTTP alone."""
+    return await start(create_app(make_settings()))

@@ -1,0 +1,138 @@
+"""The example flow end to end, through each broker: REST publishes, the listener consumes and
+updates shared state, REST reads it, and the periodic task's summary shows through REST."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+
+import aio_pika
+import pytest
+from aiohttp import web
+
+from {{ cookiecutter.package }}.app import create_app
+from {{ cookiecutter.package }}.runtime.amqp import AmqpBroker
+from {{ cookiecutter.package }}.runtime.broker import BROKER
+from {{ cookiecutter.package }}.settings import Settings
+
+from .conftest import Client, eventually, make_settings
+
+
+async def test_measurements_flow_through_the_broker_into_the_api(client: Client) -> None:
+    ids = set()
+    for value in (1.0, 2.0, 6.0):
+        response = await client.post("/measurements", json={"sensor": "boiler", "value": value})
+        assert response.status == 202
+        ids.add((await response.json())["id"])
+    assert len(ids) == 3
+
+    async def all_three_counted() -> bool:
+        response = await client.get("/sensors/boiler")
+        return response.status == 200 and (await response.json())["count"] == 3
+
+    await eventually(all_three_counted)
+    stats = await (await client.get("/sensors/boiler")).json()
+    assert stats == {
+        "sensor": "boiler",
+        "count": 3,
+        "last": 6.0,
+        "minimum": 1.0,
+        "maximum": 6.0,
+        "mean": 3.0,
+    }
+
+
+async def test_periodic_summary_is_visible_through_the_api(
+    start: Callable[[web.Application], Awaitable[Client]], broker_url: str
+) -> None:
+    client = await start(create_app(make_settings(amqp_url=broker_url, summary_interval=0.1)))
+    await client.post("/measurements", json={"sensor": "a", "value": 1})
+    await client.post("/measurements", json={"sensor": "b", "value": 500})
+
+    async def summarised() -> bool:
+        response = await client.get("/summary")
+        if response.status != 200:
+            return False
+        summary = await response.json()
+        return (summary["sensors"], summary["measurements"], summary["alerts"]) == (2, 2, 1)
+
+    await eventually(summarised)
+
+
+@pytest.mark.rabbitmq
+async def test_alerts_reach_other_services_over_rabbitmq(
+    start: Callable[[web.Application], Awaitable[Client]],
+) -> None:
+    from .conftest import AMQP_URL
+
+    if not AMQP_URL:
+        pytest.skip("set AMQP_URL to a RabbitMQ to run this")
+    settings = make_settings(amqp_url=AMQP_URL, alert_threshold=100)
+    client = await start(create_app(settings))
+    # Another service: its own queue on the shared exchange, bound to the alerts.
+    async with await aio_pika.connect(AMQP_URL) as connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(settings.exchange)
+        listener = await channel.declare_queue(exclusive=True)
+        await listener.bind(exchange, "sensor.alert")
+        await client.post("/measurements", json={"sensor": "boiler", "value": 150})
+        message = None
+
+        async def alert_arrived() -> bool:
+            nonlocal message
+            message = await listener.get(no_ack=True, fail=False)
+            return message is not None
+
+        await eventually(alert_arrived)
+        assert message is not None
+        assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+        assert message.content_type == "application/json"
+        alert = json.loads(message.body)
+        assert (alert["sensor"], alert["value"], alert["threshold"]) == ("boiler", 150.0, 100.0)
+
+
+async def test_ready_when_connected_and_consuming(client: Client) -> None:
+    response = await client.get("/health/ready")
+    assert response.status == 200
+    report = await response.json()
+    assert report["status"] == "ready"
+    assert report["reasons"] == []
+    assert report["broker"]["connected"]
+    assert report["broker"]["consuming"]
+    assert set(report["tasks"]) == {"publish_summary", "publish_alerts"}
+
+
+async def test_unready_without_consumer_then_without_connection(
+    client: Client, settings: Settings
+) -> None:
+    broker = client.app[BROKER]
+    await broker.stop_consuming()
+    response = await client.get("/health/ready")
+    assert response.status == 503
+    assert "consumer is not registered" in (await response.json())["reasons"][0]
+
+    await broker.close()
+    response = await client.get("/health/ready")
+    assert response.status == 503
+    report = await response.json()
+    assert report["status"] == "unready"
+    assert report["broker"]["connected"] is False
+    # A publish with no broker fails at once with 503 rather than hanging or claiming success.
+    response = await client.post("/measurements", json={"sensor": "t1", "value": 1})
+    assert response.status == 503
+
+
+@pytest.mark.rabbitmq
+async def test_unreachable_rabbitmq_stops_start_up_with_a_clear_error() -> None:
+    from {{ cookiecutter.package }}.runtime.broker import StartupError
+
+    settings = make_settings(amqp_url="amqp://guest:secret@127.0.0.1:1/", connect_timeout=1.0)
+    app = create_app(settings)
+    broker = app[BROKER]
+    assert isinstance(broker, AmqpBroker)
+    with pytest.raises(StartupError) as caught:
+        await broker.connect()
+    message = str(caught.value)
+    assert "127.0.0.1:1" in message
+    assert "AMQP_URL" in message
+    assert "secret" not in message

@@ -1,0 +1,85 @@
+"""The service as a real process: start, serve, and stop on SIGTERM with exit status 0."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import sys
+
+import aiohttp
+import pytest
+
+from {{ cookiecutter.package }}.settings import ENV_PREFIX
+
+from .conftest import eventually
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def run_service(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "{{ cookiecutter.package }}",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def test_sigterm_stops_the_service_gracefully_with_status_0() -> None:
+    port = free_port()
+    process = await run_service(
+        "--amqp-url", "memory://", "--http-host", "127.0.0.1", "--http-port", str(port)
+    )
+    async with aiohttp.ClientSession() as session:
+
+        async def ready() -> bool:
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/health/ready") as response:
+                    return response.status == 200
+            except aiohttp.ClientConnectionError:
+                return False
+
+        await eventually(ready, within=15)
+        async with session.post(
+            f"http://127.0.0.1:{port}/measurements", json={"sensor": "t1", "value": 1}
+        ) as response:
+            assert response.status == 202
+    process.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=15)
+    log = stderr.decode()
+    assert process.returncode == 0, log
+    assert "shutting down" in log
+    assert "stopped" in log
+    assert "Traceback" not in log
+
+
+async def test_invalid_setting_exits_2_naming_the_variable() -> None:
+    process = await run_service("--http-port", "99999")
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=15)
+    assert process.returncode == 2
+    assert f"{ENV_PREFIX}HTTP_PORT (--http-port)" in stderr.decode()
+
+
+@pytest.mark.rabbitmq
+async def test_unreachable_rabbitmq_exits_1_saying_what_to_do() -> None:
+    process = await run_service(
+        "--amqp-url",
+        "amqp://guest:guest@127.0.0.1:1/",
+        "--connect-timeout",
+        "1",
+        "--http-port",
+        str(free_port()),
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=15)
+    log = stderr.decode()
+    assert process.returncode == 1, log
+    assert "could not be reached" in log
+    assert f"{ENV_PREFIX}AMQP_URL" in log
+    assert "Traceback" not in log

@@ -1,0 +1,138 @@
+"""The delivery rules, on both brokers: ack after the handler, bounded retries, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+from aiohttp import web
+from pydantic import BaseModel
+
+from {{ cookiecutter.package }}.app import create_app
+from {{ cookiecutter.package }}.runtime.messaging import EventHandlers, topic_matches
+from {{ cookiecutter.package }}.runtime.tasks import Tasks
+from {{ cookiecutter.package }}.settings import Settings
+
+from .conftest import Client, RawBroker, eventually
+
+
+class Ping(BaseModel):
+    n: int
+
+
+@pytest.mark.parametrize(
+    ("pattern", "key", "expected"),
+    [
+        ("a.b", "a.b", True),
+        ("a.*", "a.b", True),
+        ("a.*", "a.b.c", False),
+        ("a.#", "a", True),
+        ("a.#", "a.b.c", True),
+        ("#", "anything.at.all", True),
+        ("#.c", "a.b.c", True),
+        ("*.b.#", "a.b", True),
+        ("a.b", "a.bc", False),
+    ],
+)
+def test_topic_matching_follows_rabbitmq(pattern: str, key: str, expected: bool) -> None:
+    assert topic_matches(pattern, key) is expected
+
+
+async def start_with(
+    start: Callable[[web.Application], Awaitable[Client]],
+    settings: Settings,
+    handler: Callable[[web.Application, Ping], Awaitable[None]],
+) -> web.Application:
+    events = EventHandlers()
+    events.subscribe("test.ping", Ping)(handler)
+    client = await start(create_app(settings, events=events, jobs=Tasks()))
+    return client.app
+
+
+async def test_bad_json_and_invalid_payloads_are_dead_lettered_at_once(
+    start: Callable[[web.Application], Awaitable[Client]], settings: Settings
+) -> None:
+    handled: list[int] = []
+
+    async def handler(app: web.Application, ping: Ping) -> None:
+        handled.append(ping.n)
+
+    app = await start_with(start, settings, handler)
+    raw = RawBroker(app)
+    await raw.publish("test.ping", b"{not json")
+    await raw.publish("test.ping", b'{"n": "many"}')
+    await raw.publish("test.ping", b'{"n": 1}')
+    letters: list[tuple[dict[str, object], bytes]] = []
+
+    async def two_dead_letters() -> bool:
+        letters.extend(await raw.dead_letters())
+        return len(letters) >= 2
+
+    await eventually(two_dead_letters)
+    await eventually(lambda: _is(handled, [1]))
+    by_body = {body: headers for headers, body in letters}
+    assert by_body[b"{not json"]["x-attempts"] == 1
+    assert by_body[b"{not json"]["x-error-type"] == "ValidationError"
+    assert "JSON" in str(by_body[b"{not json"]["x-error"])
+    assert by_body[b'{"n": "many"}']["x-original-routing-key"] == "test.ping"
+    assert "n:" in str(by_body[b'{"n": "many"}']["x-error"])
+
+
+async def test_failing_handler_runs_max_attempts_then_dead_letters(
+    start: Callable[[web.Application], Awaitable[Client]], settings: Settings
+) -> None:
+    attempts: list[int] = []
+
+    async def handler(app: web.Application, ping: Ping) -> None:
+        attempts.append(ping.n)
+        if ping.n == 13:
+            raise RuntimeError("unlucky number")
+
+    app = await start_with(start, settings, handler)
+    raw = RawBroker(app)
+    await raw.publish("test.ping", b'{"n": 13}')
+    await raw.publish("test.ping", b'{"n": 1}')
+    letters: list[tuple[dict[str, object], bytes]] = []
+
+    async def dead_lettered() -> bool:
+        letters.extend(await raw.dead_letters())
+        return bool(letters)
+
+    await eventually(dead_lettered)
+    assert attempts.count(13) == settings.max_attempts == 3
+    assert attempts.count(1) == 1  # other messages flowed meanwhile
+    [(headers, body)] = letters
+    assert body == b'{"n": 13}'
+    assert headers["x-attempts"] == 3
+    assert headers["x-error-type"] == "RuntimeError"
+    assert headers["x-error"] == "unlucky number"
+    assert headers["x-original-routing-key"] == "test.ping"
+
+
+async def test_handler_that_recovers_is_acked_once_it_succeeds(
+    start: Callable[[web.Application], Awaitable[Client]], settings: Settings
+) -> None:
+    attempts: list[int] = []
+
+    async def handler(app: web.Application, ping: Ping) -> None:
+        attempts.append(ping.n)
+        if len(attempts) < 2:
+            raise ConnectionError("database briefly away")
+
+    app = await start_with(start, settings, handler)
+    raw = RawBroker(app)
+    await raw.publish("test.ping", b'{"n": 7}')
+    await eventually(lambda: _is(attempts, [7, 7]))
+    await _settle()
+    assert attempts == [7, 7]
+    assert await raw.dead_letters() == []
+
+
+async def _is(actual: list[int], expected: list[int]) -> bool:
+    return actual == expected
+
+
+async def _settle() -> None:
+    """Give a wrongly repeated delivery time to show up before asserting it did not."""
+    await asyncio.sleep(0.3)

@@ -1,0 +1,188 @@
+"""The REST API: happy paths, and a problem JSON body for every way a request can be wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import ClientResponse, web
+from aiohttp.test_utils import TestClient, TestServer
+from pydantic import BaseModel
+
+from {{ cookiecutter.package }}.app import create_app
+from {{ cookiecutter.package }}.runtime.broker import PUBLISHER
+from {{ cookiecutter.package }}.runtime.messaging import PublishError
+
+from .conftest import Client, eventually, make_settings
+
+PROBLEM = "application/problem+json"
+
+
+async def assert_problem(response: ClientResponse, status: int) -> dict[str, Any]:
+    assert response.status == status
+    assert response.content_type == PROBLEM
+    body: dict[str, Any] = await response.json(content_type=PROBLEM)
+    assert body["status"] == status
+    assert isinstance(body["title"], str)
+    assert body["title"]
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
+    return body
+
+
+async def test_recorded_measurement_shows_in_sensor_stats(memory_client: Client) -> None:
+    response = await memory_client.post("/measurements", json={"sensor": "t1", "value": 21.5})
+    assert response.status == 202
+    assert len((await response.json())["id"]) == 36
+
+    async def counted() -> bool:
+        stats = await memory_client.get("/sensors/t1")
+        return stats.status == 200 and (await stats.json())["count"] == 1
+
+    await eventually(counted)
+    listing = await (await memory_client.get("/sensors")).json()
+    assert [s["sensor"] for s in listing["sensors"]] == ["t1"]
+
+
+async def test_malformed_json_is_400(memory_client: Client) -> None:
+    response = await memory_client.post(
+        "/measurements", data=b'{"sensor": ', headers={"Content-Type": "application/json"}
+    )
+    body = await assert_problem(response, 400)
+    assert "not valid JSON" in str(body["detail"])
+
+
+async def test_wrong_type_is_422_naming_the_field(memory_client: Client) -> None:
+    response = await memory_client.post("/measurements", json={"sensor": "t1", "value": "hot"})
+    body = await assert_problem(response, 422)
+    assert body["errors"] == [
+        {
+            "loc": ["value"],
+            "msg": "Input should be a valid number, unable to parse string as a number",
+            "type": "float_parsing",
+        }
+    ]
+
+
+async def test_unknown_field_missing_field_and_bad_sensor_name_are_422(
+    memory_client: Client,
+) -> None:
+    for payload in (
+        {"sensor": "t1", "value": 1, "unit": "C"},
+        {"sensor": "t1"},
+        {"sensor": "no spaces", "value": 1},
+        {"sensor": "", "value": 1},
+        [1, 2],
+    ):
+        await assert_problem(await memory_client.post("/measurements", json=payload), 422)
+
+
+async def test_non_finite_number_is_rejected(memory_client: Client) -> None:
+    response = await memory_client.post(
+        "/measurements",
+        data=b'{"sensor": "t1", "value": NaN}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status in (400, 422)
+    await assert_problem(response, response.status)
+
+
+async def test_body_without_content_type_is_read_as_json(memory_client: Client) -> None:
+    response = await memory_client.post(
+        "/measurements",
+        data=b'{"sensor": "t1", "value": 1}',
+        skip_auto_headers=["Content-Type"],
+    )
+    assert "Content-Type" not in response.request_info.headers
+    assert response.status == 202
+
+
+async def test_body_of_another_media_type_is_415(memory_client: Client) -> None:
+    response = await memory_client.post(
+        "/measurements", data=b"sensor=t1", headers={"Content-Type": "text/plain"}
+    )
+    await assert_problem(response, 415)
+
+
+async def test_body_over_the_limit_is_413() -> None:
+    settings = make_settings(max_body_size=1000)
+    async with TestClient(TestServer(create_app(settings))) as small:
+        payload = b'{"sensor": "t1", "value": 1, "pad": "' + b"x" * 2000 + b'"}'
+        response = await small.post(
+            "/measurements", data=payload, headers={"Content-Type": "application/json"}
+        )
+        await assert_problem(response, 413)
+
+
+async def test_unknown_route_is_404_and_wrong_method_405(memory_client: Client) -> None:
+    await assert_problem(await memory_client.get("/no/such/route"), 404)
+    response = await memory_client.delete("/sensors")
+    await assert_problem(response, 405)
+    assert "GET" in response.headers["Allow"]
+
+
+async def test_unknown_sensor_and_missing_summary_are_404(memory_client: Client) -> None:
+    body = await assert_problem(await memory_client.get("/sensors/ghost"), 404)
+    assert "ghost" in str(body["detail"])
+    await assert_problem(await memory_client.get("/summary"), 404)
+
+
+async def test_unexpected_error_is_500_without_a_traceback(
+    start: Callable[[web.Application], Awaitable[Client]],
+) -> None:
+    app = create_app(make_settings())
+
+    async def broken(request: web.Request) -> web.Response:
+        raise RuntimeError("secret internals at /srv/app.py line 7")
+
+    app.router.add_get("/broken", broken)
+    client = await start(app)
+    response = await client.get("/broken")
+    body = await assert_problem(response, 500)
+    text = str(body)
+    assert "secret" not in text
+    assert "Traceback" not in text
+    assert "RuntimeError" not in text
+
+
+async def test_publish_failure_is_503(
+    start: Callable[[web.Application], Awaitable[Client]],
+) -> None:
+    class Unconfirmed:
+        async def publish(self, routing_key: str, event: BaseModel) -> None:
+            raise PublishError("RabbitMQ did not confirm within 0.1s")
+
+    app = create_app(make_settings())
+    app[PUBLISHER] = Unconfirmed()
+    client = await start(app)
+    response = await client.post("/measurements", json={"sensor": "t1", "value": 1})
+    body = await assert_problem(response, 503)
+    assert "did not confirm" in str(body["detail"])
+
+
+async def test_openapi_documents_every_route(memory_client: Client) -> None:
+    response = await memory_client.get("/openapi.json")
+    assert response.status == 200
+    document = await response.json()
+    assert document["openapi"].startswith("3.")
+    routes = {
+        (route.method.lower(), route.resource.canonical)
+        for route in memory_client.app.router.routes()
+        if route.resource is not None and route.method != "HEAD"
+    }
+    documented = {(method, path) for path, item in document["paths"].items() for method in item}
+    assert routes - {("get", "/openapi.json")} == documented
+    post = document["paths"]["/measurements"]["post"]
+    schema_ref = post["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert schema_ref == "#/components/schemas/MeasurementIn"
+    assert set(document["components"]["schemas"]["MeasurementIn"]["required"]) == {
+        "sensor",
+        "value",
+    }
+    assert {"202", "400", "413", "422", "503"} <= set(post["responses"])
+
+
+async def test_liveness(memory_client: Client) -> None:
+    response = await memory_client.get("/health/live")
+    assert response.status == 200
+    assert await response.json() == {"status": "alive"}

@@ -1,0 +1,42 @@
+"""Settings from the environment and the command line, and errors that name the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from {{ cookiecutter.package }}.settings import ENV_PREFIX, load_settings
+
+
+def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}HTTP_PORT", "9001")
+    monkeypatch.setenv(f"{ENV_PREFIX}LOG_FORMAT", "json")
+    settings = load_settings(["--http-port", "9002"])
+    assert settings.http_port == 9002
+    assert settings.log_format == "json"
+
+
+def test_invalid_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}HTTP_PORT", "eighty")
+    with pytest.raises(ValueError, match=f"{ENV_PREFIX}HTTP_PORT \\(--http-port\\)") as caught:
+        load_settings([])
+    assert "'eighty'" in str(caught.value)
+
+
+def test_out_of_range_flag_is_rejected() -> None:
+    with pytest.raises(ValueError, match="--prefetch"):
+        load_settings(["--prefetch", "0"])
+
+
+def test_unknown_flag_is_rejected() -> None:
+    with pytest.raises(ValueError, match="--no-such-flag"):
+        load_settings(["--no-such-flag", "1"])
+
+
+def test_amqp_url_of_another_scheme_is_rejected_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}AMQP_URL", "http://admin:hunter2@rabbit:5672/")
+    with pytest.raises(ValueError, match=f"{ENV_PREFIX}AMQP_URL") as caught:
+        load_settings([])
+    assert "amqp://, amqps:// or memory://" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
