@@ -89,7 +89,8 @@ async def start(
 
 async def delete_topology(broker: AmqpBroker) -> None:
     settings = broker._settings
-    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    # AMQP_URL rather than the app's URL, which may lead through a proxy a test has closed.
+    connection = await aio_pika.connect(AMQP_URL)
     async with connection:
         channel = await connection.channel()
         for queue in (broker.queue_name, broker.retry_queue_name, broker.dead_letter_queue_name):

@@ -3,6 +3,7 @@ updates shared state, REST reads it, and the periodic task's summary shows throu
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
@@ -136,3 +137,57 @@ async def test_unreachable_rabbitmq_stops_start_up_with_a_clear_error() -> None:
     assert "127.0.0.1:1" in message
     assert "AMQP_URL" in message
     assert "secret" not in message
+
+
+@pytest.mark.rabbitmq
+async def test_readiness_follows_the_connection_and_consuming_resumes_after_a_cut(
+    start: Callable[[web.Application], Awaitable[Client]],
+) -> None:
+    from yarl import URL
+
+    from .conftest import AMQP_URL
+    from .proxy import Proxy
+
+    if not AMQP_URL:
+        pytest.skip("set AMQP_URL to a RabbitMQ to run this")
+    real = URL(AMQP_URL)
+    proxy = Proxy(real.host or "127.0.0.1", real.port or 5672)
+    await proxy.start()
+    try:
+        settings = make_settings(
+            amqp_url=str(real.with_host("127.0.0.1").with_port(proxy.port)),
+            reconnect_interval=0.2,
+            publish_timeout=0.5,
+        )
+        client = await start(create_app(settings))
+
+        async def ready() -> bool:
+            return (await client.get("/health/ready")).status == 200
+
+        async def unready() -> bool:
+            return (await client.get("/health/ready")).status == 503
+
+        await eventually(ready)
+        await proxy.cut()
+        await eventually(unready)
+        report = await (await client.get("/health/ready")).json()
+        assert report["broker"]["connected"] is False
+        # While the link is down a publish fails within the bound instead of hanging.
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        response = await client.post("/measurements", json={"sensor": "t1", "value": 1})
+        assert response.status == 503
+        assert loop.time() - began < 2.0
+
+        proxy.restore()
+        await eventually(ready, within=10)
+        response = await client.post("/measurements", json={"sensor": "t1", "value": 2})
+        assert response.status == 202
+
+        async def counted() -> bool:
+            stats = await client.get("/sensors/t1")
+            return stats.status == 200 and (await stats.json())["count"] >= 1
+
+        await eventually(counted)
+    finally:
+        await proxy.close()

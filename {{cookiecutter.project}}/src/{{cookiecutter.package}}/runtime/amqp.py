@@ -43,6 +43,15 @@ from .messaging import Dispatcher, EventHandlers, Headers, PublishError, Unrouta
 
 log = logging.getLogger(__name__)
 
+# What aio-pika and aiormq raise when the connection or a channel is gone or going.
+CHANNEL_ERRORS: tuple[type[Exception], ...] = (
+    aiormq.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    aio_pika.exceptions.AMQPException,
+    ConnectionError,
+    OSError,
+)
+
 
 class AmqpBroker:
     """The ``Broker`` of ``amqp://`` and ``amqps://`` URLs."""
@@ -169,7 +178,7 @@ class AmqpBroker:
             ) from None
         except aiormq.exceptions.PublishError:
             raise
-        except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException, OSError) as exc:
+        except CHANNEL_ERRORS as exc:
             raise PublishError(
                 f"RabbitMQ at {self.safe_url} refused a {key} message: {type(exc).__name__}: {exc}"
             ) from exc
@@ -200,11 +209,16 @@ class AmqpBroker:
 
     async def stop_consuming(self) -> None:
         tag, self._consumer_tag = self._consumer_tag, None
-        if tag is None or self._queue is None:
+        connection = self._connection
+        if tag is None or self._queue is None or connection is None:
             return
+        if not connection.connected.is_set():
+            return  # the consumer went with the connection; waiting for it would hang shutdown
         try:
-            await self._queue.cancel(tag, timeout=self._settings.publish_timeout)
-        except (TimeoutError, aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException):
+            # aio-pika's own timeout starts only once the channel is ready; this one bounds it all.
+            async with asyncio.timeout(self._settings.publish_timeout):
+                await self._queue.cancel(tag)
+        except CHANNEL_ERRORS:  # TimeoutError is an OSError
             log.warning("could not cancel the consumer cleanly; closing the channel stops it")
 
     async def close(self) -> None:
@@ -227,7 +241,7 @@ class AmqpBroker:
         try:
             async with asyncio.timeout(1):
                 channel = cast(aiormq.Channel, await self._consuming.get_underlay_channel())
-        except (TimeoutError, aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException):
+        except CHANNEL_ERRORS:  # TimeoutError is an OSError
             return BrokerStatus(True, False, "the consumer channel is being restored")
         if self._consumer_tag not in channel.consumers:
             return BrokerStatus(
@@ -238,7 +252,7 @@ class AmqpBroker:
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         try:
             await self._dispatcher.handle(_AmqpDelivery(self, message))
-        except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException, OSError) as exc:
+        except CHANNEL_ERRORS as exc:
             # The channel went away before the message was settled: RabbitMQ redelivers it.
             log.warning(
                 "could not settle a %s message (%s); it will be redelivered",
