@@ -14,7 +14,7 @@ after aiohttp has stopped listening and the ``on_shutdown`` hooks have run:
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, metadata
 
 from aiohttp import web
 
@@ -24,8 +24,8 @@ from .runtime.messaging import EventHandlers
 from .runtime.tasks import Tasks
 from .settings import SETTINGS, Settings
 
-TITLE = {{ cookiecutter.name | tojson }}
-DESCRIPTION = {{ cookiecutter.description | tojson }}
+DISTRIBUTION = "{{ cookiecutter.project }}"
+TITLE = {{ cookiecutter.name | tojson }}{% if (cookiecutter.name | tojson | length) > 90 %}  # noqa: E501{% endif %}
 
 
 def create_app(
@@ -42,7 +42,8 @@ def create_app(
     app[lifecycle.SHUTDOWN] = lifecycle.ShutdownClock(settings.shutdown_timeout)
 
     service.setup(app)
-    http.setup(app, [service.routes, health.routes], TITLE, _version(), DESCRIPTION)
+    version, description = _about()
+    http.setup(app, [service.routes, health.routes], TITLE, version, description)
     broker.setup(app, events)
     tasks.setup(app, jobs)
 
@@ -57,8 +58,10 @@ def create_app(
     return app
 
 
-def _version() -> str:
+def _about() -> tuple[str, str]:
+    """Version and description, from pyproject.toml by way of the installed package."""
     try:
-        return version("{{ cookiecutter.project }}")
+        about = metadata(DISTRIBUTION)
     except PackageNotFoundError:
-        return "0.0.0"
+        return "0.0.0", ""
+    return about["Version"], about["Summary"] or ""

@@ -1,4 +1,7 @@
-"""The command line: ``{{ cookiecutter.project }} --help`` or ``python -m {{ cookiecutter.package }}``.
+"""The command line. Example use::
+
+    {{ cookiecutter.project }} --help
+    python -m {{ cookiecutter.package }} --amqp-url memory://
 
 Exit status: 0 after a graceful shutdown, 1 if the service could not start, 2 for bad settings.
 """

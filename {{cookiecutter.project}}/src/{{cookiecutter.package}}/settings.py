@@ -1,10 +1,10 @@
 """Settings of the service, read from environment variables and command-line flags.
 
-Every field is an environment variable prefixed with ``{{ cookiecutter.package | upper }}_`` and a
-flag in kebab case; a flag wins over the environment. Example use::
+Every field is an environment variable, prefixed with ``ENV_PREFIX``, and a flag in kebab case;
+a flag wins over the environment. Example use::
 
     settings = load_settings(["--http-port", "9000"])
-    settings.http_port  # 9000, or {{ cookiecutter.package | upper }}_HTTP_PORT, or the default
+    settings.http_port  # 9000; without the flag, <ENV_PREFIX>HTTP_PORT or the default
 
 The runtime reads the fields above the "service" comment; the fields below it belong to the example
 code in ``service/`` and go when you replace it.
@@ -45,7 +45,10 @@ class Settings(BaseSettings):
     # REST API
     http_host: str = Field(default="0.0.0.0", description="address the REST API listens on")
     http_port: int = Field(
-        default={{ cookiecutter.http_port }}, ge=1, le=65535, description="TCP port of the REST API"
+        default={{ cookiecutter.http_port }},
+        ge=1,
+        le=65535,
+        description="TCP port of the REST API",
     )
     max_body_size: int = Field(
         default=1024 * 1024, ge=1, description="largest request body in bytes; larger gets 413"
@@ -68,7 +71,9 @@ class Settings(BaseSettings):
     max_attempts: int = Field(
         default=3, ge=1, description="handler runs of one message before it is dead-lettered"
     )
-    retry_delay: float = Field(default=5.0, gt=0, description="seconds before a failed message is retried")
+    retry_delay: float = Field(
+        default=5.0, gt=0, description="seconds before a failed message is retried"
+    )
     delivery_limit: int = Field(
         default=20,
         ge=1,
@@ -81,7 +86,9 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="seconds to reach RabbitMQ at start-up before giving up"
     )
     heartbeat: int = Field(
-        default=10, ge=1, description="AMQP heartbeat in seconds; a dead link is noticed in about 2x"
+        default=10,
+        ge=1,
+        description="AMQP heartbeat in seconds; a dead link is noticed in about 2x",
     )
     reconnect_interval: float = Field(
         default=2.0, gt=0, description="seconds between reconnection attempts"
@@ -92,7 +99,9 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="longest pause before a failing task is restarted"
     )
     task_unhealthy_after: float = Field(
-        default=60.0, gt=0, description="seconds a task may fail continuously before readiness is 503"
+        default=60.0,
+        gt=0,
+        description="seconds a task may fail continuously before readiness is 503",
     )
     shutdown_timeout: float = Field(
         default=10.0, gt=0, description="seconds in-flight work may take to finish on SIGTERM"

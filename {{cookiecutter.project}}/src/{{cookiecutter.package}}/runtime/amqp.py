@@ -166,11 +166,14 @@ class AmqpBroker:
     async def _send(self, exchange: AbstractExchange, message: aio_pika.Message, key: str) -> None:
         """Publish and wait for the confirm; raise ``PublishError`` if it does not come in time.
 
+        A channel being restored after a reconnect is waited for, within the same time limit.
         ``aiormq.exceptions.PublishError`` (unroutable) is left to the caller.
         """
         timeout = self._settings.publish_timeout
         try:
             async with asyncio.timeout(timeout):
+                if self._publishing is not None:
+                    await self._publishing.ready()
                 await exchange.publish(message, routing_key=key, mandatory=True)
         except TimeoutError:
             raise PublishError(
@@ -236,6 +239,8 @@ class AmqpBroker:
             return BrokerStatus(
                 False, False, f"connection to RabbitMQ at {self.safe_url} lost; reconnecting"
             )
+        if self._publishing is None or self._publishing.is_closed:
+            return BrokerStatus(False, False, "the publishing channel is being restored")
         if self._consumer_tag is None or self._consuming is None:
             return BrokerStatus(True, False, "the service's consumer is not registered")
         try:

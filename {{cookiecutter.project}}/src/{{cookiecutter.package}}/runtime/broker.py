@@ -27,7 +27,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BrokerStatus:
-    """What readiness reports about the broker."""
+    """What readiness reports about the broker.
+
+    ``connected``: the connection and the publishing channel are open, so a publish can succeed.
+    ``consuming``: the broker has the service's consumer registered.
+    """
 
     connected: bool
     consuming: bool

@@ -252,10 +252,11 @@ def _check_pattern(pattern: str) -> None:
 
 
 def _attempts(headers: Headers) -> int:
-    try:
-        return max(int(headers.get(ATTEMPTS, 0)), 0)
-    except (TypeError, ValueError):
-        return 0
+    """Runs so far, from our own header; a missing or unreadable value counts as none."""
+    value = headers.get(ATTEMPTS, 0)
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    return value if isinstance(value, int) and value > 0 else 0
 
 
 def _reason(exc: Exception) -> str:
