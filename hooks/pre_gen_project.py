@@ -1,0 +1,92 @@
+"""Checks the answers before cookiecutter writes a file; a bad one stops generation.
+
+Cookiecutter runs this file after rendering it with Jinja. The answers arrive as one JSON string
+(``tojson`` twice makes a valid Python string literal), so a quote or a backslash in an answer is
+data, never code. The checks are plain functions, so the template's tests import and call them.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+import sys
+from typing import Any
+
+PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
+
+# Import names the generated service depends on, or that its layout already uses.
+TAKEN_IMPORT_NAMES = frozenset(
+    {
+        "aio_pika", "aiohappyeyeballs", "aiohttp", "aiormq", "aiosignal", "annotated_types",
+        "coverage", "dotenv", "frozenlist", "hatchling", "idna", "multidict", "mypy", "pamqp",
+        "propcache", "pydantic", "pydantic_core", "pydantic_settings", "pytest",
+        "pytest_aiohttp", "pytest_asyncio", "ruff", "tests", "typing_extensions", "uv", "yarl",
+    }
+)  # fmt: skip
+
+# Names longer than these would push generated lines past the linters' line length.
+PROJECT = re.compile(r"(?=.{1,32}$)[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
+PACKAGE = re.compile(r"(?=.{1,32}$)[a-z][a-z0-9_]*")
+EXCHANGE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def problems(answers: dict[str, Any]) -> list[str]:
+    """One sentence for each answer that cannot make a working service."""
+    found: list[str] = []
+    project = str(answers.get("project", ""))
+    package = str(answers.get("package", ""))
+    port = str(answers.get("http_port", ""))
+    exchange = str(answers.get("exchange", ""))
+    python = str(answers.get("python_version", ""))
+
+    if not str(answers.get("name", "")).strip():
+        found.append("name is empty; give the service a name")
+    if not PROJECT.fullmatch(project):
+        found.append(
+            f"project {project!r} is not a valid folder and distribution name: use up to 32 "
+            "lower-case letters, digits and single hyphens, starting with a letter "
+            "(e.g. measurement-service)"
+        )
+    if not PACKAGE.fullmatch(package) or not package.isidentifier():
+        found.append(
+            f"package {package!r} is not a valid import name: use up to 32 lower-case letters, "
+            "digits and underscores, starting with a letter (e.g. measurement_service)"
+        )
+    elif keyword.iskeyword(package) or keyword.issoftkeyword(package):
+        found.append(f"package {package!r} is a Python keyword; choose another import name")
+    elif package in sys.stdlib_module_names:
+        found.append(
+            f"package {package!r} would shadow the standard library module {package}; "
+            "choose another import name"
+        )
+    elif package in TAKEN_IMPORT_NAMES:
+        found.append(
+            f"package {package!r} would shadow a module the service depends on; "
+            "choose another import name"
+        )
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        found.append(f"http_port {port!r} is not a TCP port: use a whole number from 1 to 65535")
+    if not EXCHANGE.fullmatch(exchange) or exchange.startswith("amq."):
+        found.append(
+            f"exchange {exchange!r} is not a usable AMQP exchange name: use up to 64 letters, "
+            "digits and - _ . : only, and not the reserved prefix amq."
+        )
+    if python not in PYTHON_VERSIONS:
+        found.append(
+            f"python_version {python!r} is not supported: "
+            f"choose one of {', '.join(PYTHON_VERSIONS)}"
+        )
+    return found
+
+
+def main(answers: dict[str, Any]) -> int:
+    """Print one line per problem on stderr; return the exit status."""
+    found = problems(answers)
+    for problem in found:
+        print(f"error: {problem}", file=sys.stderr)
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(json.loads({{cookiecutter | tojson | tojson}})))  # noqa: F821
