@@ -48,7 +48,10 @@ def ensure_installed() -> str:
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         raise RabbitMQUnavailable(HOW_TO_PROVIDE)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "rabbitmq-server"]):
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "rabbitmq-server"],
+    ):
         if subprocess.run(command, env=env, capture_output=True, check=False).returncode:
             raise RabbitMQUnavailable(f"`{' '.join(command)}` failed; " + HOW_TO_PROVIDE)
     server = find_tool("rabbitmq-server")
@@ -121,7 +124,11 @@ class ThrowawayRabbitMQ:
         assert self._folder is not None
         with open(self._folder / "server.log", "ab") as log:
             self._process = subprocess.Popen(
-                [server], env=self._env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                [server],
+                env=self._env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + self.start_timeout
         while not amqp_answers(self.port):

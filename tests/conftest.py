@@ -1,0 +1,78 @@
+"""Fixtures for the template's tests: baking projects, running their checks, and a RabbitMQ.
+
+``AMQP_URL`` names a RabbitMQ to use; without it one throwaway node is started for the session
+(see ``rabbitmq.py``) and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+from .rabbitmq import RabbitMQUnavailable, ThrowawayRabbitMQ
+
+TEMPLATE = Path(__file__).resolve().parent.parent
+
+
+def bake(output: Path, **answers: Any) -> Path:
+    """Render the template with ``answers`` (the rest default) into ``output``; its folder."""
+    return Path(
+        cookiecutter(
+            str(TEMPLATE),
+            no_input=True,
+            extra_context={key: str(value) for key, value in answers.items()},
+            output_dir=str(output),
+        )
+    )
+
+
+def uv() -> str:
+    """The uv next to this interpreter (the tools venv), or the one on PATH."""
+    beside = Path(sys.executable).with_name("uv")
+    found = str(beside) if beside.exists() else shutil.which("uv")
+    if not found:
+        pytest.fail("uv is not installed; run the tests through scripts/test")
+    return found
+
+
+def run(
+    project: Path, *command: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> str:
+    """Run ``command`` in ``project``; fail the test with its output if it fails."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "AMQP_URL")}
+    environment.update(env or {})
+    result = subprocess.run(
+        command, cwd=project, env=environment, capture_output=True, text=True, timeout=timeout
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"`{' '.join(command)}` failed in {project.name} ({result.returncode}):\n"
+            f"{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+        )
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    """A RabbitMQ: the one in AMQP_URL, or a throwaway node for this session."""
+    given = os.environ.get("AMQP_URL")
+    if given:
+        yield given
+        return
+    try:
+        node = ThrowawayRabbitMQ()
+        node.start()
+    except RabbitMQUnavailable as exc:
+        pytest.exit(str(exc).splitlines()[0], returncode=1)
+    try:
+        yield node.url
+    finally:
+        node.stop()

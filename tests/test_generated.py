@@ -1,0 +1,106 @@
+"""Each rendered project passes its own checks right after generation: ruff, mypy, pytest on
+``memory://`` and on a real RabbitMQ, and its entry points and container build steps work."""
+
+from __future__ import annotations
+
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from .conftest import bake, run, uv
+from .variants import VARIANTS
+
+FULLY_CHECKED = ["default", "custom"]  # the machine's Python runs these; the rest: static checks
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The fully checked variants, rendered and installed with ``uv sync``."""
+    projects = {}
+    for name in FULLY_CHECKED:
+        project = bake(tmp_path_factory.mktemp(name), **VARIANTS[name])
+        run(project, uv(), "sync", "--quiet")
+        projects[name] = project
+    return projects
+
+
+def pytest_counts(project: Path, report: str) -> dict[str, int]:
+    suite = ET.parse(project / report).getroot()
+    if suite.tag == "testsuites":
+        suite = suite[0]
+    return {key: int(suite.get(key, "0")) for key in ("tests", "failures", "errors", "skipped")}
+
+
+@pytest.mark.parametrize("name", FULLY_CHECKED)
+def test_lint_format_and_types_pass(installed: dict[str, Path], name: str) -> None:
+    project = installed[name]
+    run(project, uv(), "run", "--no-sync", "ruff", "format", "--check", ".")
+    run(project, uv(), "run", "--no-sync", "ruff", "check", ".")
+    out = run(project, uv(), "run", "--no-sync", "mypy")
+    assert "Success: no issues found" in out
+
+
+@pytest.mark.parametrize("name", FULLY_CHECKED)
+def test_its_tests_pass_on_memory_and_on_rabbitmq(
+    installed: dict[str, Path], name: str, amqp_url: str
+) -> None:
+    project = installed[name]
+    pytest_run = (uv(), "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider")
+    run(project, *pytest_run, "--junitxml=memory.xml")
+    memory = pytest_counts(project, "memory.xml")
+    assert memory["failures"] == memory["errors"] == 0
+    assert memory["tests"] >= 55
+    assert memory["skipped"] > 0  # the RabbitMQ half, which needs AMQP_URL
+
+    run(project, *pytest_run, "--junitxml=rabbitmq.xml", env={"AMQP_URL": amqp_url})
+    rabbitmq = pytest_counts(project, "rabbitmq.xml")
+    assert rabbitmq == {"tests": memory["tests"], "failures": 0, "errors": 0, "skipped": 0}
+
+
+@pytest.mark.parametrize("name", FULLY_CHECKED)
+def test_entry_points_answer_help(installed: dict[str, Path], name: str) -> None:
+    project = installed[name]
+    answers = VARIANTS[name]
+    command = answers.get("project", "measurement-service")
+    package = answers.get("package", "measurement_service")
+    script = run(project, uv(), "run", "--no-sync", command, "--help")
+    module = run(project, uv(), "run", "--no-sync", "python", "-m", package, "--help")
+    for out in (script, module):
+        assert "--amqp-url" in out and "--http-port" in out and "--shutdown-timeout" in out
+
+
+def test_container_build_steps_install_a_runnable_service(
+    installed: dict[str, Path], tmp_path: Path
+) -> None:
+    """The Dockerfile's two ``uv sync`` steps, run here (no Docker engine needed)."""
+    source = installed["default"]
+    dockerfile = (source / "Dockerfile").read_text()
+    assert "RUN uv sync --no-dev --no-install-project" in dockerfile
+    assert "RUN uv sync --no-dev --no-editable" in dockerfile
+    assert "USER service" in dockerfile and "HEALTHCHECK" in dockerfile
+    app = tmp_path / "app"
+    app.mkdir()
+    for name in ("pyproject.toml", "README.md", "uv.lock"):
+        shutil.copy(source / name, app / name)
+    run(app, uv(), "sync", "--quiet", "--no-dev", "--no-install-project")
+    shutil.copytree(source / "src", app / "src")
+    run(app, uv(), "sync", "--quiet", "--no-dev", "--no-editable")
+    shutil.rmtree(app / "src")  # the image has no sources: the venv must hold the package
+    out = run(app, str(app / ".venv/bin/measurement-service"), "--help")
+    assert "--amqp-url" in out
+    assert not (app / ".venv/bin/pytest").exists()  # no dev tools in the image
+
+
+@pytest.mark.parametrize("name", sorted(set(VARIANTS) - set(FULLY_CHECKED)))
+def test_other_python_versions_lint_and_type_check(
+    installed: dict[str, Path], tmp_path: Path, name: str
+) -> None:
+    """Ruff and mypy target the chosen version; the default install's tools check them."""
+    project = bake(tmp_path, **VARIANTS[name])
+    tools = installed["default"] / ".venv" / "bin"
+    run(project, str(tools / "ruff"), "format", "--check", ".")
+    run(project, str(tools / "ruff"), "check", ".")
+    out = run(project, str(tools / "mypy"))
+    assert "Success: no issues found" in out
