@@ -92,9 +92,9 @@ def test_custom_answers_reach_every_file(tmp_path: Path) -> None:
         node.targets[0].id: ast.literal_eval(node.value)
         for node in app.body
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
-        and node.targets[0].id in ("TITLE", "DISTRIBUTION")
+        and node.targets[0].id == "DISTRIBUTION"
     }  # fmt: skip
-    assert constants == {"TITLE": CUSTOM["name"], "DISTRIBUTION": CUSTOM["project"]}
+    assert constants == {"DISTRIBUTION": CUSTOM["project"]}
     settings = (package / "settings.py").read_text(encoding="utf-8")
     prefix = CUSTOM["package"].upper() + "_"
     assert f'ENV_PREFIX = "{prefix}"' in settings
@@ -105,4 +105,6 @@ def test_custom_answers_reach_every_file(tmp_path: Path) -> None:
     service = compose["services"][CUSTOM["project"]]
     assert service["ports"] == ["9090:9090"]
     assert f"{prefix}AMQP_URL" in service["environment"]
-    assert AWKWARD in (project / "README.md").read_text(encoding="utf-8")
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    assert readme.startswith(f"# {CUSTOM['name']}\n")
+    assert AWKWARD in readme

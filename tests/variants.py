@@ -9,7 +9,7 @@ AWKWARD = 'Orders for the "café" naïve \\ back-slashed, it\'s """ triple-quote
 
 # The longest names the hook accepts, so the full checks prove no generated line gets too long.
 CUSTOM: dict[str, Any] = {
-    "name": "Órdenes Desk of the Big Warehouse on the Harbour, Second Floor, Room 206 & Annex",
+    "name": "Órdenes Desk of the Big Warehouse on the Harbour, Second Floor, Room 206 & Annex B",
     "project": "order-desk-for-the-big-warehouse",
     "package": "orders_of_the_big_warehouse_desk",
     "description": AWKWARD,

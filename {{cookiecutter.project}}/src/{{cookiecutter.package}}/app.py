@@ -25,7 +25,6 @@ from .runtime.tasks import Tasks
 from .settings import SETTINGS, Settings
 
 DISTRIBUTION = "{{ cookiecutter.project }}"
-TITLE = {{ cookiecutter.name | tojson }}{% if (cookiecutter.name | tojson | length) > 90 %}  # noqa: E501{% endif %}
 
 
 def create_app(
@@ -43,7 +42,7 @@ def create_app(
 
     service.setup(app)
     version, description = _about()
-    http.setup(app, [service.routes, health.routes], TITLE, version, description)
+    http.setup(app, [service.routes, health.routes], DISTRIBUTION, version, description)
     broker.setup(app, events)
     tasks.setup(app, jobs)
 
