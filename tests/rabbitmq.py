@@ -18,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from types import TracebackType
 
@@ -86,7 +87,7 @@ class ThrowawayRabbitMQ:
         self._folder: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._env: dict[str, str] = {}
-        self._node = f"template-test-{os.getpid()}@localhost"
+        self._node = f"template-test-{os.getpid()}-{uuid.uuid4().hex[:6]}@localhost"
         self._epmd_was_running = False
 
     def __enter__(self) -> ThrowawayRabbitMQ:

@@ -1,0 +1,49 @@
+"""Both log formats: text for people, one JSON object a line for a collector."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from {{ cookiecutter.package }}.runtime.logs import configure_logging
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:], root.level = handlers, level
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_json_format_is_one_object_a_line_with_the_traceback_inside(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", "json")
+    log = logging.getLogger("test.json")
+    log.info("measurement %s recorded", "m1")
+    try:
+        raise ValueError("bad reading")
+    except ValueError:
+        log.exception("handler failed")
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2
+    first, second = (json.loads(line) for line in lines)
+    assert first["message"] == "measurement m1 recorded"
+    assert (first["level"], first["logger"]) == ("INFO", "test.json")
+    assert second["level"] == "ERROR"
+    assert "ValueError: bad reading" in second["exception"]
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_text_format_is_readable_and_respects_the_level(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("WARNING", "text")
+    logging.getLogger("test.text").info("hidden")
+    logging.getLogger("test.text").warning("shown")
+    err = capsys.readouterr().err
+    assert "hidden" not in err
+    assert "WARNING test.text: shown" in err
