@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,8 @@ def run(
     project: Path, *command: str, env: dict[str, str] | None = None, timeout: float = 600
 ) -> str:
     """Run ``command`` in ``project``; fail the test with its output if it fails."""
-    environment = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "AMQP_URL")}
+    unwanted = ("VIRTUAL_ENV", "AMQP_URL", "AMQP_RESTART_COMMAND")
+    environment = {k: v for k, v in os.environ.items() if k not in unwanted}
     environment.update(env or {})
     result = subprocess.run(
         command, cwd=project, env=environment, capture_output=True, text=True, timeout=timeout
@@ -60,12 +62,28 @@ def run(
     return result.stdout + result.stderr
 
 
+@dataclass(frozen=True)
+class Broker:
+    """A RabbitMQ for the generated projects' tests, and how to restart it if we know how."""
+
+    url: str
+    restart_command: str
+
+    def env(self) -> dict[str, str]:
+        """The environment that points a generated project's tests at this broker."""
+        env = {"AMQP_URL": self.url}
+        if self.restart_command:
+            env["AMQP_RESTART_COMMAND"] = self.restart_command
+        return env
+
+
 @pytest.fixture(scope="session")
-def amqp_url() -> Iterator[str]:
-    """A RabbitMQ: the one in AMQP_URL, or a throwaway node for this session."""
+def rabbitmq() -> Iterator[Broker]:
+    """The RabbitMQ in AMQP_URL (restarted by AMQP_RESTART_COMMAND, if given), or a throwaway
+    node for this session."""
     given = os.environ.get("AMQP_URL")
     if given:
-        yield given
+        yield Broker(given, os.environ.get("AMQP_RESTART_COMMAND", ""))
         return
     try:
         node = ThrowawayRabbitMQ()
@@ -73,6 +91,6 @@ def amqp_url() -> Iterator[str]:
     except RabbitMQUnavailable as exc:
         pytest.exit(str(exc).splitlines()[0], returncode=1)
     try:
-        yield node.url
+        yield Broker(node.url, node.restart_command)
     finally:
         node.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -138,6 +139,14 @@ class ThrowawayRabbitMQ:
                 self.stop()
                 raise RabbitMQUnavailable(f"rabbitmq-server did not start:\n{tail}")
             time.sleep(0.2)
+
+    @property
+    def restart_command(self) -> str:
+        """A shell command that restarts RabbitMQ on this node, as a broker restart does: every
+        connection is closed, and queues and messages come back from disk."""
+        ctl = shlex.quote(find_tool("rabbitmqctl") or "rabbitmqctl")
+        prefix = f"HOME={shlex.quote(self._env['HOME'])} {ctl} -n {shlex.quote(self._node)}"
+        return f"{prefix} stop_app && {prefix} start_app"
 
     def restart(self) -> None:
         """Stop the node and start it again on the same port, keeping its data."""

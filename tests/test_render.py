@@ -55,6 +55,7 @@ def test_data_files_parse(rendered: Path) -> None:
     job = workflow["jobs"]["check"]
     assert job["services"]["rabbitmq"]["image"].startswith("rabbitmq:")
     assert job["env"]["AMQP_URL"].startswith("amqp://")
+    assert job["env"]["AMQP_RESTART_COMMAND"] == "docker restart ${{ job.services.rabbitmq.id }}"
     setup = next(step for step in job["steps"] if "setup-uv" in step.get("uses", ""))
     assert setup["with"]["python-version"] == "${{ matrix.python-version }}"
     commands = [step.get("run", "") for step in job["steps"]]

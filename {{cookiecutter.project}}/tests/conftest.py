@@ -53,6 +53,7 @@ def make_settings(**overrides: Any) -> Settings:
         "publish_timeout": 2.0,
         "connect_timeout": 5.0,
         "reconnect_interval": 0.2,
+        "watchdog_interval": 0.2,
         "shutdown_timeout": 2.0,
         "task_backoff_max": 0.05,
         "task_unhealthy_after": 0.2,
@@ -114,17 +115,19 @@ class RawBroker:
     def __init__(self, app: web.Application) -> None:
         self.broker = app[BROKER]
 
-    async def publish(self, routing_key: str, body: bytes) -> None:
+    async def publish(self, routing_key: str, *bodies: bytes) -> None:
         """Send bytes as another service would, with no validation on the way."""
         if isinstance(self.broker, MemoryBroker):
-            self.broker.enqueue(MemoryMessage(routing_key, body))
+            for body in bodies:
+                self.broker.enqueue(MemoryMessage(routing_key, body))
             return
         assert isinstance(self.broker, AmqpBroker)
         settings = self.broker._settings
         async with await aio_pika.connect(settings.amqp_url.get_secret_value()) as connection:
             channel = await connection.channel()
             exchange = await channel.get_exchange(settings.exchange)
-            await exchange.publish(aio_pika.Message(body), routing_key=routing_key)
+            for body in bodies:
+                await exchange.publish(aio_pika.Message(body), routing_key=routing_key)
 
     async def dead_letters(self) -> list[tuple[dict[str, Any], bytes]]:
         """Headers and body of every message in the dead-letter queue (taking them out)."""

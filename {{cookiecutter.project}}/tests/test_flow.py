@@ -191,3 +191,60 @@ async def test_readiness_follows_the_connection_and_consuming_resumes_after_a_cu
         await eventually(counted)
     finally:
         await proxy.close()
+
+
+@pytest.mark.rabbitmq
+async def test_consuming_resumes_after_the_queue_is_deleted_on_the_server(
+    start: Callable[[web.Application], Awaitable[Client]],
+) -> None:
+    from .conftest import AMQP_URL
+
+    if not AMQP_URL:
+        pytest.skip("set AMQP_URL to a RabbitMQ to run this")
+    settings = make_settings(amqp_url=AMQP_URL)
+    client = await start(create_app(settings))
+    async with await aio_pika.connect(AMQP_URL) as connection:
+        channel = await connection.channel()
+        await channel.queue_delete(settings.service_name, if_unused=False, if_empty=False)
+
+    # Events published while the queue is gone are unroutable (the log says so); what must
+    # hold is that the service declares, binds and consumes its queue again on its own.
+    async def consuming_again() -> bool:
+        response = await client.post("/measurements", json={"sensor": "after", "value": 1})
+        assert response.status == 202
+        await asyncio.sleep(0.1)
+        return (await client.get("/sensors/after")).status == 200
+
+    await eventually(consuming_again, within=15)
+    assert (await client.get("/health/ready")).status == 200
+
+
+@pytest.mark.rabbitmq
+async def test_watchdog_reopens_channels_that_recovery_left_closed(
+    start: Callable[[web.Application], Awaitable[Client]],
+) -> None:
+    from .conftest import AMQP_URL
+
+    if not AMQP_URL:
+        pytest.skip("set AMQP_URL to a RabbitMQ to run this")
+    client = await start(create_app(make_settings(amqp_url=AMQP_URL, watchdog_interval=0.1)))
+    broker = client.app[BROKER]
+    assert isinstance(broker, AmqpBroker)
+    # Closed from our side, aio-pika will not restore them: only the watchdog can.
+    assert broker._publishing is not None
+    assert broker._consuming is not None
+    await broker._publishing.close()
+    await broker._consuming.close()
+    assert (await client.get("/health/ready")).status == 503
+
+    async def ready_again() -> bool:
+        return (await client.get("/health/ready")).status == 200
+
+    await eventually(ready_again)
+    response = await client.post("/measurements", json={"sensor": "w", "value": 1})
+    assert response.status == 202
+
+    async def consumed() -> bool:
+        return (await client.get("/sensors/w")).status == 200
+
+    await eventually(consumed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -136,3 +137,29 @@ async def _is(actual: list[int], expected: list[int]) -> bool:
 async def _settle() -> None:
     """Give a wrongly repeated delivery time to show up before asserting it did not."""
     await asyncio.sleep(0.3)
+
+
+async def test_prefetch_bounds_the_handlers_in_flight(
+    start: Callable[[web.Application], Awaitable[Client]], settings: Settings
+) -> None:
+    running = 0
+    most = 0
+    done: list[int] = []
+
+    async def slow(app: web.Application, ping: Ping) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.02)
+        running -= 1
+        done.append(ping.n)
+
+    app = await start_with(start, settings.model_copy(update={"prefetch": 5}), slow)
+    raw = RawBroker(app)
+    await raw.publish("test.ping", *(json.dumps({"n": n}).encode() for n in range(60)))
+
+    async def all_done() -> bool:
+        return len(done) == 60
+
+    await eventually(all_done, within=15)
+    assert most == 5  # slower handlers than publishes: the broker holds the rest, not memory

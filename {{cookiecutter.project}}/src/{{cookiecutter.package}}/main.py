@@ -30,9 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level, settings.log_format)
     try:
-        app = create_app(settings)
-        log.info("listening on http://%s:%d", settings.http_host, settings.http_port)
-        serve(app, settings)
+        serve(create_app(settings), settings)
     except StartupError as exc:
         log.error("cannot start: %s", exc)
         return 1

@@ -91,7 +91,13 @@ class Settings(BaseSettings):
         description="AMQP heartbeat in seconds; a dead link is noticed in about 2x",
     )
     reconnect_interval: float = Field(
-        default=2.0, gt=0, description="seconds between reconnection attempts"
+        default=1.0, gt=0, description="seconds before the first reconnection attempt"
+    )
+    reconnect_max: float = Field(
+        default=30.0, gt=0, description="longest pause between reconnection attempts"
+    )
+    watchdog_interval: float = Field(
+        default=5.0, gt=0, description="seconds between checks that channels and consumer are up"
     )
 
     # Background tasks and shutdown

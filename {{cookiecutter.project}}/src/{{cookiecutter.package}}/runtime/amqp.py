@@ -20,13 +20,16 @@ publish and no publish is reported sent before RabbitMQ has it. Example use::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
 from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import uuid4
 
 import aio_pika
 import aiormq
+from aio_pika import RobustConnection
 from aio_pika.abc import (
     AbstractExchange,
     AbstractIncomingMessage,
@@ -53,6 +56,44 @@ CHANNEL_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+class BackoffConnection(RobustConnection):
+    """aio-pika's robust connection, reconnecting with exponential backoff and jitter.
+
+    aio-pika sleeps ``reconnect_interval`` between attempts and reads it each time; here it is
+    a random 0.5 to 1.0 of how long the link has been down, kept between the base interval and
+    ``reconnect_max``. Each wait is so about as long as all before it: the pause roughly doubles
+    per attempt, and replicas that lost the broker together do not return in step.
+    """
+
+    reconnect_max: float = 30.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._base_interval = 1.0
+        self._down_since: float | None = None
+        super().__init__(*args, **kwargs)
+
+    @property
+    def reconnect_interval(self) -> float:
+        down_for = 0.0
+        if self._down_since is not None:
+            down_for = asyncio.get_running_loop().time() - self._down_since
+        bounded = min(max(self._base_interval, down_for), self.reconnect_max)
+        return bounded * random.uniform(0.5, 1.0)
+
+    @reconnect_interval.setter
+    def reconnect_interval(self, value: float) -> None:
+        self._base_interval = float(value)
+
+    async def _on_connection_close(self, closing: asyncio.Future[Any]) -> None:
+        if self._down_since is None and not self._close_called:
+            self._down_since = asyncio.get_running_loop().time()
+        await super()._on_connection_close(closing)
+
+    async def _on_connected(self) -> None:
+        await super()._on_connected()
+        self._down_since = None
+
+
 class AmqpBroker:
     """The ``Broker`` of ``amqp://`` and ``amqps://`` URLs."""
 
@@ -75,6 +116,7 @@ class AmqpBroker:
         self._exchange: AbstractExchange | None = None
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
+        self._watchdog: asyncio.Task[None] | None = None
         self._unroutable = UnroutableLog()
 
     async def connect(self) -> None:
@@ -86,7 +128,9 @@ class AmqpBroker:
                     timeout=settings.connect_timeout,
                     reconnect_interval=settings.reconnect_interval,
                     client_properties={"connection_name": settings.service_name},
+                    connection_class=BackoffConnection,
                 )
+                self._connection.reconnect_max = settings.reconnect_max
         except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as exc:
             raise StartupError(
                 f"RabbitMQ at {self.safe_url} could not be reached within "
@@ -112,11 +156,19 @@ class AmqpBroker:
         )
 
     async def _declare(self, connection: AbstractRobustConnection) -> None:
-        settings = self._settings
+        await self._open_publishing(connection)
+        await self._open_consuming(connection)
+        self._watchdog = asyncio.create_task(self._watch(), name="amqp-watchdog")
+
+    async def _open_publishing(self, connection: AbstractRobustConnection) -> None:
         self._publishing = await connection.channel(publisher_confirms=True, on_return_raises=True)
         self._exchange = await self._publishing.declare_exchange(
-            settings.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+            self._settings.exchange, aio_pika.ExchangeType.TOPIC, durable=True
         )
+
+    async def _open_consuming(self, connection: AbstractRobustConnection) -> None:
+        """Open the consuming channel and declare the queues and bindings on it."""
+        settings = self._settings
         self._consuming = await connection.channel(publisher_confirms=False)
         await self._consuming.set_qos(prefetch_count=settings.prefetch)
         queue_type = {"x-queue-type": settings.queue_type}
@@ -145,7 +197,65 @@ class AmqpBroker:
             self.queue_name, durable=True, arguments=arguments
         )
         for pattern in self._handlers.patterns:
-            await self._queue.bind(self._exchange, routing_key=pattern)
+            await self._queue.bind(settings.exchange, routing_key=pattern)
+
+    async def _watch(self) -> None:
+        """Re-establish what aio-pika's own recovery left broken.
+
+        aio-pika restores channels and consumers after a reconnect or a server-side cancel, but
+        a restore can be cancelled halfway (seen after a broker restart) and is then not tried
+        again. A part found broken on two checks in a row, while the connection is up, is
+        opened afresh on a new channel.
+        """
+        suspects: set[str] = set()
+        while True:
+            await asyncio.sleep(self._settings.watchdog_interval)
+            try:
+                broken = await self._broken_parts()
+                for part in sorted(broken & suspects):
+                    await self._reestablish(part)
+                suspects = broken - suspects
+            except CHANNEL_ERRORS as exc:
+                log.warning("watchdog could not restore the AMQP channels yet: %s", exc)
+
+    async def _broken_parts(self) -> set[str]:
+        connection = self._connection
+        if connection is None or not connection.connected.is_set():
+            return set()  # reconnecting is aio-pika's job
+        broken = set()
+        if self._publishing is None or self._publishing.is_closed:
+            broken.add("publishing")
+        if self._consumer_tag is not None and not await self._consumer_registered():
+            broken.add("consuming")
+        return broken
+
+    async def _consumer_registered(self) -> bool:
+        if self._consuming is None or self._consuming.is_closed:
+            return False
+        try:
+            async with asyncio.timeout(1):
+                channel = cast(aiormq.Channel, await self._consuming.get_underlay_channel())
+        except CHANNEL_ERRORS:  # TimeoutError is an OSError
+            return False
+        return self._consumer_tag in channel.consumers
+
+    async def _reestablish(self, part: str) -> None:
+        connection = self._connection
+        if connection is None:
+            return
+        if part == "publishing":
+            log.warning("the publishing channel was not restored; opening a new one")
+            old = self._publishing
+            await self._open_publishing(connection)
+        else:
+            log.warning("the consumer of %s is not registered; consuming again", self.queue_name)
+            old = self._consuming
+            await self._open_consuming(connection)
+            assert self._queue is not None  # declared just above
+            self._consumer_tag = await self._queue.consume(self._on_message)
+        if old is not None:
+            with contextlib.suppress(*CHANNEL_ERRORS):
+                await old.close()
 
     async def publish(self, routing_key: str, event: BaseModel) -> None:
         if self._exchange is None:
@@ -225,6 +335,10 @@ class AmqpBroker:
             log.warning("could not cancel the consumer cleanly; closing the channel stops it")
 
     async def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            await asyncio.gather(self._watchdog, return_exceptions=True)
+            self._watchdog = None
         await self.stop_consuming()
         connection, self._connection = self._connection, None
         self._exchange = self._queue = self._publishing = self._consuming = None
@@ -241,16 +355,11 @@ class AmqpBroker:
             )
         if self._publishing is None or self._publishing.is_closed:
             return BrokerStatus(False, False, "the publishing channel is being restored")
-        if self._consumer_tag is None or self._consuming is None:
+        if self._consumer_tag is None:
             return BrokerStatus(True, False, "the service's consumer is not registered")
-        try:
-            async with asyncio.timeout(1):
-                channel = cast(aiormq.Channel, await self._consuming.get_underlay_channel())
-        except CHANNEL_ERRORS:  # TimeoutError is an OSError
-            return BrokerStatus(True, False, "the consumer channel is being restored")
-        if self._consumer_tag not in channel.consumers:
+        if not await self._consumer_registered():
             return BrokerStatus(
-                True, False, f"RabbitMQ cancelled the consumer of queue {self.queue_name}"
+                True, False, f"the consumer of queue {self.queue_name} is being restored"
             )
         return BrokerStatus(True, True, f"consuming {self.queue_name} at {self.safe_url}")
 

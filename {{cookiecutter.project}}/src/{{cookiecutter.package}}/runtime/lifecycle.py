@@ -1,8 +1,9 @@
 """Running the app until SIGTERM or SIGINT, and the one time budget that shutdown shares.
 
-On a signal aiohttp stops listening, runs ``on_shutdown`` hooks, waits for in-flight requests,
-then runs the cleanup contexts backwards. Every phase waits only until one deadline, so the
-whole shutdown takes about ``shutdown_timeout``. Example use::
+On the first signal aiohttp stops listening, runs ``on_shutdown`` hooks, waits for in-flight
+requests, then runs the cleanup contexts backwards. Every phase waits only until one deadline,
+so the whole shutdown takes about ``shutdown_timeout``; a second signal exits at once. Example
+use::
 
     app[SHUTDOWN] = ShutdownClock(settings.shutdown_timeout)
     app.on_shutdown.append(begin_shutdown)
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 
 from aiohttp import web
 
@@ -50,13 +53,54 @@ async def begin_shutdown(app: web.Application) -> None:
 
 
 def serve(app: web.Application, settings: Settings) -> None:
-    """Run ``app`` on its own event loop until SIGTERM or SIGINT, then shut it down gracefully."""
-    web.run_app(
+    """Run ``app`` on an event loop of its own until SIGTERM or SIGINT, then shut it down.
+
+    Unlike ``web.run_app``, this never waits without bound at the end: a task that ignores
+    cancellation is named in the log and left behind, so the process still exits.
+    """
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(_serve(app, settings))
+    finally:
+        _abandon_leftovers(loop)
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+async def _serve(app: web.Application, settings: Settings) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal(name: str) -> None:
+        if stop.is_set():
+            log.warning("second %s during shutdown: exiting now", name)
+            os._exit(1)
+        log.info("%s received", name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum.name)
+    runner = web.AppRunner(
         app,
-        host=settings.http_host,
-        port=settings.http_port,
+        handle_signals=False,
         shutdown_timeout=settings.shutdown_timeout,
         access_log=logging.getLogger("aiohttp.access"),
-        print=None,
-        handle_signals=True,
     )
+    try:
+        await runner.setup()  # runs the cleanup contexts' start-up halves
+        await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+        log.info("listening on http://%s:%d", settings.http_host, settings.http_port)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _abandon_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        _, stuck = loop.run_until_complete(asyncio.wait(pending, timeout=1.0))
+        for task in stuck:
+            log.error("task %s ignored cancellation; exiting without it", task.get_name())

@@ -1,0 +1,239 @@
+"""The service as real processes (``tests/harness.py``) against a real broker: SIGTERM with work
+in flight, competing replicas, one killed mid-stream, and a broker restart mid-stream.
+
+Every test counts messages by id: each must be handled (duplicates are allowed, since delivery
+is at least once, and counted), or still be in the queue; none may be lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aio_pika
+import aiohttp
+import pytest
+
+from .conftest import AMQP_URL, eventually
+from .test_main import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+RESTART_COMMAND = os.environ.get("AMQP_RESTART_COMMAND", "")
+
+needs_rabbitmq = pytest.mark.skipif(not AMQP_URL, reason="set AMQP_URL to a RabbitMQ to run this")
+
+
+@dataclass
+class Service:
+    """One harness process and what it printed."""
+
+    process: asyncio.subprocess.Process
+    port: int
+    handled: Counter[int] = field(default_factory=Counter)
+    log: list[str] = field(default_factory=list)
+    _readers: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def wait(self, within: float) -> int:
+        code = await asyncio.wait_for(self.process.wait(), within)
+        await asyncio.gather(*self._readers)
+        return code
+
+
+async def launch(name: str, amqp_url: str, *flags: str) -> Service:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.harness",
+        "--service-name", name, "--exchange", f"{name}.events", "--amqp-url", amqp_url,
+        "--http-host", "127.0.0.1", "--http-port", str(port), *flags,
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    service = Service(process, port)
+
+    async def read_handled(stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            text = line.decode().strip()
+            if text.startswith("handled "):
+                service.handled[int(text.split()[1])] += 1
+
+    async def read_log(stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            service.log.append(line.decode().rstrip())
+
+    assert process.stdout is not None
+    assert process.stderr is not None
+    service._readers = [
+        asyncio.create_task(read_handled(process.stdout)),
+        asyncio.create_task(read_log(process.stderr)),
+    ]
+    async with aiohttp.ClientSession() as session:
+
+        async def ready() -> bool:
+            if process.returncode is not None:
+                pytest.fail("the service exited at start:\n" + "\n".join(service.log))
+            try:
+                async with session.get(f"{service.url}/health/ready") as response:
+                    return response.status == 200
+            except aiohttp.ClientConnectionError:
+                return False
+
+        await eventually(ready, within=20)
+    return service
+
+
+@pytest.fixture
+async def name() -> AsyncIterator[str]:
+    """A service name of the test's own; its queues and exchange are deleted afterwards."""
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    yield name
+    if AMQP_URL:
+        async with await aio_pika.connect(AMQP_URL) as connection:
+            channel = await connection.channel()
+            for queue in (name, f"{name}.retry", f"{name}.dead-letter"):
+                await channel.queue_delete(queue, if_unused=False, if_empty=False)
+            await channel.exchange_delete(f"{name}.events", if_unused=False)
+
+
+async def publish_jobs(name: str, ids: range, seconds: float) -> None:
+    async with await aio_pika.connect(AMQP_URL) as connection:
+        # No confirm per message, so the queue fills faster than the service drains it; closing
+        # the connection waits for what was sent, and tests count what arrived.
+        channel = await connection.channel(publisher_confirms=False)
+        exchange = await channel.get_exchange(f"{name}.events")
+        for i in ids:
+            body = json.dumps({"id": i, "seconds": seconds}).encode()
+            message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+            await exchange.publish(message, routing_key="test.job")
+
+
+async def queued(name: str) -> int:
+    async with await aio_pika.connect(AMQP_URL) as connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(name, passive=True)
+        return queue.declaration_result.message_count or 0
+
+
+async def test_sigterm_finishes_http_and_messages_in_flight_and_exits_0(name: str) -> None:
+    service = await launch(
+        name, AMQP_URL or "memory://", "--shutdown-timeout", "3", "--stubborn-task"
+    )
+    if AMQP_URL:
+        await publish_jobs(name, range(20), seconds=1.0)  # in flight at SIGTERM; they finish
+        await publish_jobs(name, range(20, 25), seconds=60)  # cannot finish: back to the queue
+        await asyncio.sleep(0.5)  # let every handler start
+    async with aiohttp.ClientSession() as session:
+        slow = asyncio.create_task(session.get(f"{service.url}/test/slow?seconds=1"))
+        await asyncio.sleep(0.2)  # the request is in flight
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        service.process.send_signal(signal.SIGTERM)
+        response = await slow
+        assert response.status == 200
+        assert await response.json() == {"slow": "done"}
+    code = await service.wait(within=15)
+    log = "\n".join(service.log)
+    assert code == 0, log
+    assert loop.time() - began < 3 + 2.5, log  # the shutdown budget, the stubborn task's 1 s, slack
+    assert "task task:stubborn ignored cancellation" in log
+    if AMQP_URL:
+        assert set(service.handled) == set(range(20))
+        assert await queued(name) == 5  # unacked, so redelivered to the next consumer
+
+
+@needs_rabbitmq
+async def test_competing_replicas_share_the_stream_and_a_killed_one_loses_nothing(
+    name: str,
+) -> None:
+    first = await launch(name, AMQP_URL, "--prefetch", "20")
+    second = await launch(name, AMQP_URL, "--prefetch", "20")
+    total = 2000
+    await publish_jobs(name, range(total), seconds=0.005)
+
+    async def both_working() -> bool:
+        return sum(first.handled.values()) > 100 and sum(second.handled.values()) > 100
+
+    await eventually(both_working, within=20)
+    first.process.kill()  # no shutdown at all: its unacked messages go back to the queue
+    await first.wait(within=10)
+
+    async def all_handled() -> bool:
+        return set(first.handled) | set(second.handled) == set(range(total))
+
+    await eventually(all_handled, within=30)
+    second.process.send_signal(signal.SIGTERM)
+    assert await second.wait(within=15) == 0
+    both = first.handled + second.handled
+    duplicates = sum(count - 1 for count in both.values())
+    assert duplicates <= 20  # at most the killed replica's prefetch was delivered twice
+    assert await queued(name) == 0
+
+
+@needs_rabbitmq
+@pytest.mark.skipif(
+    not RESTART_COMMAND, reason="set AMQP_RESTART_COMMAND to a command that restarts RabbitMQ"
+)
+async def test_broker_restart_mid_stream_loses_nothing(name: str) -> None:
+    service = await launch(
+        name, AMQP_URL, "--prefetch", "5", "--reconnect-interval", "0.2", "--reconnect-max", "1",
+        "--watchdog-interval", "0.5",
+    )  # fmt: skip
+    total = 3000
+    await publish_jobs(name, range(total), seconds=0.02)  # about 12 s of work at prefetch 5
+    statuses: list[int] = []
+    last_report: list[str] = [""]
+    live_failures: list[str] = []
+    stop = asyncio.Event()
+
+    async def watch() -> None:
+        async with aiohttp.ClientSession() as session:
+            while not stop.is_set():
+                try:
+                    async with session.get(f"{service.url}/health/live") as live:
+                        if live.status != 200:
+                            live_failures.append(str(live.status))
+                    async with session.get(f"{service.url}/health/ready") as ready:
+                        statuses.append(ready.status)
+                        last_report[0] = await ready.text()
+                except aiohttp.ClientError as exc:
+                    live_failures.append(repr(exc))
+                await asyncio.sleep(0.05)
+
+    watcher = asyncio.create_task(watch())
+
+    async def under_way() -> bool:
+        return len(service.handled) > 200
+
+    await eventually(under_way, within=20)
+    assert await queued(name) > 1000  # the restart comes mid-stream
+    restart = await asyncio.create_subprocess_shell(RESTART_COMMAND)
+    assert await asyncio.wait_for(restart.wait(), 120) == 0
+
+    async def all_handled() -> bool:
+        return set(service.handled) == set(range(total))
+
+    async def ready_again() -> bool:
+        return statuses[-1:] == [200] and 503 in statuses
+
+    await eventually(all_handled, within=60)
+    await eventually(ready_again, within=30)
+    stop.set()
+    await watcher
+    service.process.send_signal(signal.SIGTERM)
+    assert await service.wait(within=15) == 0
+    assert live_failures == []  # the REST API answered throughout
+    assert 503 in statuses  # readiness saw the broker go away ...
+    assert statuses[-1] == 200, (last_report[0], "\n".join(service.log[-40:]))  # ... and back
+    assert statuses.index(503) < len(statuses) - 1 - statuses[::-1].index(200)
+    duplicates = sum(count - 1 for count in service.handled.values())
+    assert duplicates <= 5 * 2  # what was in flight when the connection dropped
