@@ -9,7 +9,11 @@ Measured (service / reference, both in this run):
 - idle RSS and CPU over ``--idle`` seconds, RabbitMQ connected and default tasks running;
 - REST req/s, p50 and p99 of GET /sensors/{name} under wrk / bare aiohttp with the same JSON;
 - consume msg/s of ``--messages`` pre-filled measurement events, decoded, validated, handled
-  and acked / a raw aio-pika consumer decoding and acking, at the same prefetch.
+  and acked / a raw aio-pika consumer decoding and acking, at the same prefetch;
+- publish msg/s, persistent with confirms, 100 awaited together / raw aio-pika doing the same;
+- REST p99 while the service drains a flood of messages / the same service's p99 idle.
+
+The service runs with ``--log-level WARNING`` (no access log), since the references log nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import platform
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,8 +97,10 @@ class Process:
 def wrk(url: str, connections: int, seconds: int) -> dict[str, float]:
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
     def latency_ms(percent: str) -> float:
         match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
@@ -111,9 +118,7 @@ async def fill_queue(url: str, exchange: str, routing_key: str, bodies: list[byt
 
     async with await aio_pika.connect(url) as connection:
         channel = await connection.channel(publisher_confirms=False)
-        target = (
-            await channel.get_exchange(exchange) if exchange else channel.default_exchange
-        )
+        target = await channel.get_exchange(exchange) if exchange else channel.default_exchange
         for body in bodies:
             message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
             await target.publish(message, routing_key=routing_key)
@@ -131,8 +136,9 @@ async def queue_length(url: str, name: str) -> int:
 def measurement_bodies(count: int) -> list[bytes]:
     now = datetime.now(UTC).isoformat()
     return [
-        json.dumps({"id": str(uuid4()), "sensor": "consume", "value": 1.0, "recorded_at": now})
-        .encode()
+        json.dumps(
+            {"id": str(uuid4()), "sensor": "consume", "value": 1.0, "recorded_at": now}
+        ).encode()
         for _ in range(count)
     ]
 
@@ -160,7 +166,8 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
     ref_ready = reference.ready_after()
     results["start_to_ready_s"] = {"service": ready, "reference": ref_ready}
     print(f"idle for {args.idle}s ...", flush=True)
-    cpu0, ref_cpu0, t0 = cpu_seconds(service.popen.pid), cpu_seconds(reference.popen.pid), time.time()
+    cpu0, ref_cpu0 = cpu_seconds(service.popen.pid), cpu_seconds(reference.popen.pid)
+    t0 = time.time()
     time.sleep(args.idle)
     window = time.time() - t0
     results["idle_cpu_percent"] = {
@@ -180,47 +187,130 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
     )
     urllib.request.urlopen(request).close()
     wait_for(f"http://127.0.0.1:{port}/sensors/bench")
-    print(f"REST: wrk, {args.connections} connections, {args.duration}s each ...", flush=True)
-    ref_rest = wrk(f"http://127.0.0.1:{ref_port}/sensors/bench", args.connections, args.duration)
-    rest = wrk(f"http://127.0.0.1:{port}/sensors/bench", args.connections, args.duration)
+    load = (args.connections, args.duration)
+    rest_runs: list[dict[str, float]] = []
+    ref_runs: list[dict[str, float]] = []
+    for round_ in range(args.repeat):
+        print(
+            f"REST {round_ + 1}/{args.repeat}: wrk, {args.connections} connections, "
+            f"{args.duration}s each ...",
+            flush=True,
+        )
+        ref_runs.append(wrk(f"http://127.0.0.1:{ref_port}/sensors/bench", *load))
+        rest_runs.append(wrk(f"http://127.0.0.1:{port}/sensors/bench", *load))
+    rest, ref_rest = _median_run(rest_runs), _median_run(ref_runs)
     results["rest"] = {"service": rest, "reference": ref_rest}
     reference.stop()
     service.stop()
 
-    # Consume: pre-fill the service's queue while it is stopped, then time it draining.
-    print(f"consume: {args.messages} messages each ...", flush=True)
+    # Consume: pre-fill the service's queue while it is stopped, then time it draining; then a
+    # raw aio-pika consumer on a queue of its own. Alternated --repeat times; medians reported.
     bodies = measurement_bodies(args.messages)
+    service_rates: list[float] = []
+    raw_rates: list[float] = []
+    for round_ in range(args.repeat):
+        print(f"consume {round_ + 1}/{args.repeat}: {args.messages} messages each ...", flush=True)
+        service_rates.append(consume_service(amqp_url, service_cmd, project, port, bodies))
+        raw_rates.append(consume_raw(amqp_url, python, bodies))
+    results["consume_msg_s"] = {
+        "service": statistics.median(service_rates),
+        "reference": statistics.median(raw_rates),
+        "service_runs": service_rates,
+        "reference_runs": raw_rates,
+    }
+
+    # Mixed load: REST while the service drains a flood, against the same REST idle (above).
+    print("REST while consuming a flood ...", flush=True)
+    asyncio.run(fill_queue(amqp_url, "events", "measurement.recorded", bodies))
+    service = Process(service_cmd, project, f"http://127.0.0.1:{port}/health/live")
+    service.ready_after()
+    busy = wrk(f"http://127.0.0.1:{port}/sensors/bench", args.connections, args.duration // 2)
+    still_queued = asyncio.run(queue_length(amqp_url, "measurement-service"))
+    service.stop()
+    results["rest_while_consuming"] = {"service": busy, "reference": rest}
+    results["rest_while_consuming"]["messages_left_at_end"] = still_queued
+
+    # Publish: the service's publisher and raw aio-pika, confirms, 100 awaited together.
+    print(f"publish: {args.messages // 4} messages each ...", flush=True)
+    out = subprocess.run(
+        [python, str(ROOT / "bench/publish.py"), amqp_url, str(args.messages // 4), "100"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    results["publish_msg_s"] = {"service": float(out[0]), "reference": float(out[1])}
+    return results
+
+
+def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The run with the median req/s (its latencies come with it)."""
+    return sorted(runs, key=lambda run: run["req_s"])[len(runs) // 2]
+
+
+def consume_service(
+    amqp_url: str, service_cmd: list[str], project: Path, port: int, bodies: list[bytes]
+) -> float:
+    """Messages a second for the service to drain ``bodies`` pre-filled into its queue."""
     asyncio.run(fill_queue(amqp_url, "events", "measurement.recorded", bodies))
     service = Process(service_cmd, project, f"http://127.0.0.1:{port}/health/live")
     service.ready_after()
     first = last = 0.0
     first_count = 0
+    goal = len(bodies)  # a fresh process: its count of the sensor starts at zero
+    deadline = time.perf_counter() + 600
     while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/sensors/consume") as response:
-                count = json.loads(response.read())["count"]
-        except OSError:
-            count = 0
+        count = _count(port)
         now = time.perf_counter()
         if count and not first:
             first, first_count = now, count
-        if count >= args.messages:
+        if count >= goal:
             last = now
             break
+        if now > deadline:
+            service.stop()
+            raise TimeoutError(f"the service handled {count} of {goal} messages in 600 s")
         time.sleep(0.01)
-    service_rate = (args.messages - first_count) / (last - first)
     service.stop()
-    raw_queue = f"bench-raw-{uuid4().hex[:6]}"
-    asyncio.run(_declare(amqp_url, raw_queue))
-    asyncio.run(fill_queue(amqp_url, "", raw_queue, bodies))
+    return (goal - first_count) / (last - first)
+
+
+def _count(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/sensors/consume") as response:
+            return int(json.loads(response.read())["count"])
+    except OSError:
+        return 0
+
+
+def consume_raw(amqp_url: str, python: str, bodies: list[bytes]) -> float:
+    """Messages a second for raw aio-pika to drain ``bodies`` from a queue of its own."""
+    queue = f"bench-raw-{uuid4().hex[:6]}"
+    asyncio.run(_declare(amqp_url, queue))
+    asyncio.run(fill_queue(amqp_url, "", queue, bodies))
     out = subprocess.run(
-        [python, str(ROOT / "bench/reference_consumer.py"), amqp_url, raw_queue,
-         str(args.messages), "100"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    raw_rate = int(out[1]) / float(out[0])
-    results["consume_msg_s"] = {"service": service_rate, "reference": raw_rate}
-    return results
+        [
+            python,
+            str(ROOT / "bench/reference_consumer.py"),
+            amqp_url,
+            queue,
+            str(len(bodies)),
+            "100",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    asyncio.run(_delete(amqp_url, queue))
+    return int(out[1]) / float(out[0])
+
+
+async def _delete(url: str, name: str) -> None:
+    import aio_pika
+
+    async with await aio_pika.connect(url) as connection:
+        channel = await connection.channel()
+        await channel.queue_delete(name)
 
 
 async def _declare(url: str, name: str) -> None:
@@ -240,14 +330,20 @@ def table(results: dict[str, Any]) -> str:
         ("REST p50 (ms)", _pick(results["rest"], "p50_ms"), "lower"),
         ("REST p99 (ms)", _pick(results["rest"], "p99_ms"), "lower"),
         ("consume msg/s", results["consume_msg_s"], "higher"),
+        ("publish msg/s, confirmed", results["publish_msg_s"], "higher"),
+        (
+            "REST p99 (ms) consuming / idle",
+            {k: results["rest_while_consuming"][k]["p99_ms"] for k in ("service", "reference")},
+            "lower",
+        ),
     ]
     lines = [
         "| figure | service | reference | service / reference |",
         "|---|---:|---:|---:|",
     ]
     for name, pair, _ in rows:
-        ratio = pair["service"] / pair["reference"] if pair["reference"] else float("nan")
-        lines.append(f"| {name} | {pair['service']:.3g} | {pair['reference']:.3g} | {ratio:.2f} |")
+        ratio = f"{pair['service'] / pair['reference']:.2f}" if pair["reference"] else "n/a"
+        lines.append(f"| {name} | {pair['service']:.3g} | {pair['reference']:.3g} | {ratio} |")
     return "\n".join(lines)
 
 
@@ -258,9 +354,11 @@ def _pick(pairs: dict[str, dict[str, float]], key: str) -> dict[str, float]:
 def machine(python: str) -> dict[str, Any]:
     """The machine, and the versions installed in the service's own environment."""
     versions = subprocess.run(
-        [python, "-c", "import aiohttp, aio_pika; print(aiohttp.__version__, aio_pika.__version__)"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
+        [python, "-c", "import aiohttp as h, aio_pika as p; print(h.__version__, p.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     return {
         "cores": os.cpu_count(),
         "python": platform.python_version(),
@@ -277,6 +375,9 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per target")
     parser.add_argument("--connections", type=int, default=64, help="wrk keep-alive connections")
     parser.add_argument("--messages", type=int, default=20000, help="messages to consume")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="REST and consume rounds, alternated; medians kept"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench/results/latest.json")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -303,7 +404,7 @@ def main() -> int:
         f"aio-pika {info['aio-pika']}; reference = bare aiohttp / raw aio-pika, same run"
     )
     print(table(results))
-    print(f"\nwritten to {args.output.relative_to(ROOT)}")
+    print(f"\nwritten to {args.output}")
     return 0
 
 

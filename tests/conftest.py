@@ -35,13 +35,17 @@ def bake(output: Path, **answers: Any) -> Path:
     )
 
 
-def uv() -> str:
-    """The uv next to this interpreter (the tools venv), or the one on PATH."""
-    beside = Path(sys.executable).with_name("uv")
-    found = str(beside) if beside.exists() else shutil.which("uv")
+def tool(name: str) -> str:
+    """The command ``name`` next to this interpreter (the tools venv), or the one on PATH."""
+    beside = Path(sys.executable).with_name(name)
+    found = str(beside) if beside.exists() else shutil.which(name)
     if not found:
-        pytest.fail("uv is not installed; run the tests through scripts/test")
+        pytest.fail(f"{name} is not installed; run the tests through scripts/test")
     return found
+
+
+def uv() -> str:
+    return tool("uv")
 
 
 def run(

@@ -35,7 +35,7 @@ async def record_measurement(request: web.Request, body: MeasurementIn) -> Accep
 @routes.get("/sensors", response=SensorList, summary="Statistics of every sensor")
 async def list_sensors(request: web.Request) -> SensorList:
     stats = request.app[SENSORS].stats
-    return SensorList(sensors=[stats[name] for name in sorted(stats)])
+    return SensorList(sensors=[stats[name].as_model() for name in sorted(stats)])
 
 
 @routes.get(
@@ -46,7 +46,7 @@ async def get_sensor(request: web.Request) -> SensorStats:
     stats = request.app[SENSORS].stats.get(name)
     if stats is None:
         raise HttpError(404, f"no measurement of sensor {name!r} has been recorded")
-    return stats
+    return stats.as_model()
 
 
 @routes.get(

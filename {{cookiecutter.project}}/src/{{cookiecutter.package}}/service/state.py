@@ -21,10 +21,32 @@ REMEMBERED_IDS = 10_000
 
 
 @dataclass
+class Running:
+    """Running statistics of one sensor: updated in place, on the hot path of every event."""
+
+    sensor: str
+    count: int
+    last: float
+    minimum: float
+    maximum: float
+    mean: float
+
+    def add(self, value: float) -> None:
+        self.count += 1
+        self.last = value
+        self.minimum = min(self.minimum, value)
+        self.maximum = max(self.maximum, value)
+        self.mean += (value - self.mean) / self.count
+
+    def as_model(self) -> SensorStats:
+        return SensorStats.model_validate(self, from_attributes=True)
+
+
+@dataclass
 class Sensors:
     """Per-sensor statistics, the alerts waiting to be published, and the last summary."""
 
-    stats: dict[str, SensorStats] = field(default_factory=dict)
+    stats: dict[str, Running] = field(default_factory=dict)
     alerts: asyncio.Queue[AlertRaised] = field(default_factory=asyncio.Queue)
     alerts_raised: int = 0
     summary: Summary | None = None
@@ -37,26 +59,12 @@ class Sensors:
         self._seen[event.id] = None
         if len(self._seen) > REMEMBERED_IDS:
             self._seen.popitem(last=False)
-        old = self.stats.get(event.sensor)
-        if old is None:
-            self.stats[event.sensor] = SensorStats(
-                sensor=event.sensor,
-                count=1,
-                last=event.value,
-                minimum=event.value,
-                maximum=event.value,
-                mean=event.value,
-            )
+        running = self.stats.get(event.sensor)
+        if running is None:
+            value = event.value
+            self.stats[event.sensor] = Running(event.sensor, 1, value, value, value, value)
         else:
-            count = old.count + 1
-            self.stats[event.sensor] = SensorStats(
-                sensor=event.sensor,
-                count=count,
-                last=event.value,
-                minimum=min(old.minimum, event.value),
-                maximum=max(old.maximum, event.value),
-                mean=old.mean + (event.value - old.mean) / count,
-            )
+            running.add(event.value)
         return True
 
     def summarize(self) -> Summary:

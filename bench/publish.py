@@ -1,0 +1,61 @@
+"""Publish throughput: the service's publisher against raw aio-pika, persistent with confirms,
+``CONCURRENCY`` publishes awaited together at a time. Run with the service's interpreter:
+
+python publish.py AMQP_URL COUNT CONCURRENCY  -> prints "service_msg_s raw_msg_s"
+"""
+
+import asyncio
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import aio_pika
+from measurement_service.app import create_app
+from measurement_service.runtime.broker import BROKER
+from measurement_service.service.models import AlertRaised
+from measurement_service.settings import Settings
+
+
+async def timed(count: int, concurrency: int, publish: Callable[[], Awaitable[None]]) -> float:
+    began = time.perf_counter()
+    for start in range(0, count, concurrency):
+        await asyncio.gather(*(publish() for _ in range(min(concurrency, count - start))))
+    return count / (time.perf_counter() - began)
+
+
+async def main(url: str, count: int, concurrency: int) -> None:
+    name = f"bench-publish-{uuid.uuid4().hex[:6]}"
+    settings = Settings(amqp_url=url, service_name=name, exchange=f"{name}.events")
+    app = create_app(settings)
+    broker = app[BROKER]
+    await broker.connect()  # declares the exchange, and the queue bound to measurement.recorded
+    event = AlertRaised(measurement_id=uuid.uuid4(), sensor="s", value=1.0, threshold=1.0)
+    routing_key = "measurement.recorded"  # routed to a queue, so RabbitMQ stores each message
+
+    async def service_publish() -> None:
+        await broker.publish(routing_key, event)
+
+    service_rate = await timed(count, concurrency, service_publish)
+
+    connection = await aio_pika.connect(url)
+    channel = await connection.channel(publisher_confirms=True)
+    exchange = await channel.get_exchange(settings.exchange)
+    body = event.model_dump_json().encode()
+
+    async def raw_publish() -> None:
+        message = aio_pika.Message(
+            body, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+        )
+        await exchange.publish(message, routing_key=routing_key, mandatory=True)
+
+    raw_rate = await timed(count, concurrency, raw_publish)
+    for queue in (name, f"{name}.retry", f"{name}.dead-letter"):
+        await channel.queue_delete(queue, if_unused=False, if_empty=False)
+    await channel.exchange_delete(settings.exchange)
+    await connection.close()
+    await broker.close()
+    print(f"{service_rate:.1f} {raw_rate:.1f}")
+
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
