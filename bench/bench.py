@@ -9,9 +9,14 @@ Measured (service / reference, both in this run):
 - idle RSS and CPU over ``--idle`` seconds, RabbitMQ connected and default tasks running;
 - REST req/s, p50 and p99 of GET /sensors/{name} under wrk / bare aiohttp with the same JSON;
 - consume msg/s of ``--messages`` pre-filled measurement events, decoded, validated, handled
-  and acked / a raw aio-pika consumer decoding and acking, at the same prefetch;
+  and acked / a raw aio-pika consumer decoding and acking, at the same prefetch; and FastStream's
+  RabbitBroker on the same kind of queue, as a peer;
 - publish msg/s, persistent with confirms, 100 awaited together / raw aio-pika doing the same;
-- REST p99 while the service drains a flood of messages / the same service's p99 idle.
+- REST p99 while the service drains a flood of messages / the same service's p99 idle;
+- the same counter service (GET route + AMQP consumer) as the generated single loop, as threads
+  (threaded HTTP server, blocking pika consumer thread, a lock) and as processes (HTTP process,
+  pika consumer process, shared memory): req/s at 1 and 64 connections, msg/s, total RSS,
+  threads and processes.
 
 The service runs with ``--log-level WARNING`` (no access log), since the references log nothing.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -77,7 +83,11 @@ class Process:
     def __init__(self, command: list[str], cwd: Path, ready_url: str) -> None:
         self.started = time.perf_counter()
         self.popen = subprocess.Popen(
-            command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command,
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: children are counted and stopped
         )
         self.ready_url = ready_url
 
@@ -85,22 +95,61 @@ class Process:
         wait_for(self.ready_url)
         return time.perf_counter() - self.started
 
+    def group(self) -> list[int]:
+        """The pids of this process and every process it started."""
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == self.popen.pid:  # process group id
+                pids.append(int(stat.parent.name))
+        return pids
+
+    def footprint(self) -> dict[str, float]:
+        """Total RSS, threads and processes of the group."""
+        pids = self.group()
+        threads = sum(
+            int(line.split()[1])
+            for pid in pids
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+            if line.startswith("Threads:")
+        )
+        return {
+            "rss_mb": sum(rss_mb(pid) for pid in pids),
+            "threads": threads,
+            "processes": len(pids),
+        }
+
     def stop(self) -> None:
-        self.popen.send_signal(signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGTERM)
         try:
             self.popen.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            self.popen.kill()
+            os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)  # what SIGTERM left behind
 
 
-def wrk(url: str, connections: int, seconds: int) -> dict[str, float]:
-    out = subprocess.run(
+def wrk(
+    url: str, connections: int, seconds: int, during: Process | None = None
+) -> dict[str, float]:
+    """wrk's req/s, p50 and p99; with ``during``, that process group's footprint mid-run."""
+    load = subprocess.Popen(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
-        capture_output=True,
+        stdout=subprocess.PIPE,
         text=True,
-        check=True,
-    ).stdout
+    )
+    footprint: dict[str, float] = {}
+    if during is not None:
+        time.sleep(seconds / 2)
+        footprint = during.footprint()
+    out, _ = load.communicate()
+    if load.returncode:
+        raise RuntimeError(f"wrk failed on {url}")
 
     def latency_ms(percent: str) -> float:
         match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
@@ -110,7 +159,8 @@ def wrk(url: str, connections: int, seconds: int) -> dict[str, float]:
 
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     assert rate, out
-    return {"req_s": float(rate[1]), "p50_ms": latency_ms("50"), "p99_ms": latency_ms("99")}
+    figures = {"req_s": float(rate[1]), "p50_ms": latency_ms("50"), "p99_ms": latency_ms("99")}
+    return figures | {f"{key}_under_load": value for key, value in footprint.items()}
 
 
 async def fill_queue(url: str, exchange: str, routing_key: str, bodies: list[bytes]) -> None:
@@ -151,6 +201,7 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
     python = str(project / ".venv/bin/python")
     service_bin = str(project / ".venv/bin/measurement-service")
     results: dict[str, Any] = {"machine": machine(python)}
+    service_queue = "measurement-service"
 
     # Start-up and idle: the service and the bare reference side by side, over one window.
     port, ref_port = free_port(), free_port()
@@ -158,6 +209,7 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
     service_cmd += ["--http-port", str(port), "--log-level", "WARNING"]
     service = Process(service_cmd, project, f"http://127.0.0.1:{port}/health/ready")
     ready = service.ready_after()
+    asyncio.run(_purge(amqp_url, service_queue))  # an earlier run's leftovers are not idle work
     reference = Process(
         [python, str(ROOT / "bench/reference_http.py"), str(ref_port)],
         project,
@@ -205,18 +257,30 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
 
     # Consume: pre-fill the service's queue while it is stopped, then time it draining; then a
     # raw aio-pika consumer on a queue of its own. Alternated --repeat times; medians reported.
+    # The peer and the other designs' client, beside the service (not in its dependencies).
+    subprocess.run(
+        [uv, "pip", "install", "--quiet", "--python", python, "pika", "faststream[rabbit]"],
+        cwd=project,
+        check=True,
+    )
     bodies = measurement_bodies(args.messages)
     service_rates: list[float] = []
     raw_rates: list[float] = []
+    faststream_rates: list[float] = []
     for round_ in range(args.repeat):
         print(f"consume {round_ + 1}/{args.repeat}: {args.messages} messages each ...", flush=True)
         service_rates.append(consume_service(amqp_url, service_cmd, project, port, bodies))
-        raw_rates.append(consume_raw(amqp_url, python, bodies))
+        raw_rates.append(consume_reference(amqp_url, python, "reference_consumer.py", bodies))
+        faststream_rates.append(
+            consume_reference(amqp_url, python, "reference_faststream.py", bodies)
+        )
     results["consume_msg_s"] = {
         "service": statistics.median(service_rates),
         "reference": statistics.median(raw_rates),
+        "faststream": statistics.median(faststream_rates),
         "service_runs": service_rates,
         "reference_runs": raw_rates,
+        "faststream_runs": faststream_rates,
     }
 
     # Mixed load: REST while the service drains a flood, against the same REST idle (above).
@@ -225,8 +289,9 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
     service = Process(service_cmd, project, f"http://127.0.0.1:{port}/health/live")
     service.ready_after()
     busy = wrk(f"http://127.0.0.1:{port}/sensors/bench", args.connections, args.duration // 2)
-    still_queued = asyncio.run(queue_length(amqp_url, "measurement-service"))
+    still_queued = asyncio.run(queue_length(amqp_url, service_queue))
     service.stop()
+    asyncio.run(_purge(amqp_url, service_queue))
     results["rest_while_consuming"] = {"service": busy, "reference": rest}
     results["rest_while_consuming"]["messages_left_at_end"] = still_queued
 
@@ -240,7 +305,68 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
         check=True,
     ).stdout.split()
     results["publish_msg_s"] = {"service": float(out[0]), "reference": float(out[1])}
+
+    # The three designs: the same counter service as one loop, as threads, as processes.
+    designs = {
+        "single loop (generated)": (
+            service_cmd,
+            f"http://127.0.0.1:{port}/health/live",
+            f"http://127.0.0.1:{port}/sensors/consume",
+            ("events", "measurement.recorded", None),
+        ),
+    }
+    for design in ("threads", "processes"):
+        queue = f"bench-{design}-{uuid4().hex[:6]}"
+        designs[f"multi-{design[:-1] if design == 'threads' else 'process'}"] = (
+            [python, str(ROOT / f"bench/design_{design}.py"), str(port), amqp_url, queue],
+            f"http://127.0.0.1:{port}/count",
+            f"http://127.0.0.1:{port}/count",
+            ("", queue, queue),
+        )
+    results["designs"] = {}
+    for name, (command, ready_url, count_url, (exchange, key, own_queue)) in designs.items():
+        print(f"design {name} ...", flush=True)
+        if own_queue:
+            asyncio.run(_declare(amqp_url, own_queue))
+        asyncio.run(fill_queue(amqp_url, exchange, key, bodies))
+        process = Process(command, project, ready_url)
+        process.ready_after()
+        figures: dict[str, float] = {"msg_s": drain_rate(count_url, len(bodies))}
+        for connections in (1, 64):
+            run_ = wrk(count_url, connections, args.duration, during=process)
+            figures[f"req_s_c{connections}"] = run_["req_s"]
+            for key in ("rss_mb", "threads", "processes"):
+                figures[f"{key}_c{connections}"] = run_[f"{key}_under_load"]
+        process.stop()
+        if own_queue:
+            asyncio.run(_delete(amqp_url, own_queue))
+        results["designs"][name] = figures
     return results
+
+
+def drain_rate(count_url: str, goal: int) -> float:
+    """Messages a second, from the first counted to the last, polling ``count_url``."""
+    first = 0.0
+    first_count = 0
+    deadline = time.perf_counter() + 600
+    while True:
+        count = _count_at(count_url)
+        now = time.perf_counter()
+        if count and not first:
+            first, first_count = now, count
+        if count >= goal:
+            return (goal - first_count) / (now - first)
+        if now > deadline:
+            raise TimeoutError(f"{count_url}: {count} of {goal} messages in 600 s")
+        time.sleep(0.01)
+
+
+def _count_at(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url) as response:
+            return int(json.loads(response.read())["count"])
+    except OSError:
+        return 0
 
 
 def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -255,54 +381,33 @@ def consume_service(
     asyncio.run(fill_queue(amqp_url, "events", "measurement.recorded", bodies))
     service = Process(service_cmd, project, f"http://127.0.0.1:{port}/health/live")
     service.ready_after()
-    first = last = 0.0
-    first_count = 0
-    goal = len(bodies)  # a fresh process: its count of the sensor starts at zero
-    deadline = time.perf_counter() + 600
-    while True:
-        count = _count(port)
-        now = time.perf_counter()
-        if count and not first:
-            first, first_count = now, count
-        if count >= goal:
-            last = now
-            break
-        if now > deadline:
-            service.stop()
-            raise TimeoutError(f"the service handled {count} of {goal} messages in 600 s")
-        time.sleep(0.01)
+    # A fresh process: its count of the sensor starts at zero.
+    rate = drain_rate(f"http://127.0.0.1:{port}/sensors/consume", len(bodies))
     service.stop()
-    return (goal - first_count) / (last - first)
+    return rate
 
 
-def _count(port: int) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/sensors/consume") as response:
-            return int(json.loads(response.read())["count"])
-    except OSError:
-        return 0
-
-
-def consume_raw(amqp_url: str, python: str, bodies: list[bytes]) -> float:
-    """Messages a second for raw aio-pika to drain ``bodies`` from a queue of its own."""
-    queue = f"bench-raw-{uuid4().hex[:6]}"
+def consume_reference(amqp_url: str, python: str, script: str, bodies: list[bytes]) -> float:
+    """Messages a second for a reference consumer to drain ``bodies`` from a queue of its own."""
+    queue = f"bench-ref-{uuid4().hex[:6]}"
     asyncio.run(_declare(amqp_url, queue))
     asyncio.run(fill_queue(amqp_url, "", queue, bodies))
     out = subprocess.run(
-        [
-            python,
-            str(ROOT / "bench/reference_consumer.py"),
-            amqp_url,
-            queue,
-            str(len(bodies)),
-            "100",
-        ],
+        [python, str(ROOT / "bench" / script), amqp_url, queue, str(len(bodies)), "100"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.split()
     asyncio.run(_delete(amqp_url, queue))
     return int(out[1]) / float(out[0])
+
+
+async def _purge(url: str, name: str) -> None:
+    import aio_pika
+
+    async with await aio_pika.connect(url) as connection:
+        channel = await connection.channel()
+        await (await channel.get_queue(name)).purge()
 
 
 async def _delete(url: str, name: str) -> None:
@@ -330,6 +435,14 @@ def table(results: dict[str, Any]) -> str:
         ("REST p50 (ms)", _pick(results["rest"], "p50_ms"), "lower"),
         ("REST p99 (ms)", _pick(results["rest"], "p99_ms"), "lower"),
         ("consume msg/s", results["consume_msg_s"], "higher"),
+        (
+            "consume msg/s: FastStream / raw aio-pika",
+            {
+                "service": results["consume_msg_s"]["faststream"],
+                "reference": results["consume_msg_s"]["reference"],
+            },
+            "higher",
+        ),
         ("publish msg/s, confirmed", results["publish_msg_s"], "higher"),
         (
             "REST p99 (ms) consuming / idle",
@@ -347,8 +460,59 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def designs_table(designs: dict[str, dict[str, float]]) -> str:
+    lines = [
+        "| design | connections | req/s | RSS (MB) | threads | processes | msg/s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, f in designs.items():
+        for c in (1, 64):
+            lines.append(
+                f"| {name} | {c} | {f[f'req_s_c{c}']:.0f} | {f[f'rss_mb_c{c}']:.1f} "
+                f"| {f[f'threads_c{c}']:.0f} | {f[f'processes_c{c}']:.0f} | {f['msg_s']:.0f} |"
+            )
+    return "\n".join(lines)
+
+
 def _pick(pairs: dict[str, dict[str, float]], key: str) -> dict[str, float]:
     return {side: values[key] for side, values in pairs.items()}
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    """Two panels: each service / reference ratio, and the three designs side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ratios = {
+        "REST req/s": _ratio(_pick(results["rest"], "req_s")),
+        "consume msg/s": _ratio(results["consume_msg_s"]),
+        "publish msg/s": _ratio(results["publish_msg_s"]),
+        "REST p99\n(lower is better)": _ratio(_pick(results["rest"], "p99_ms")),
+        "idle RSS\n(lower is better)": _ratio(results["idle_rss_mb"]),
+    }
+    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8))
+    left.bar(list(ratios), list(ratios.values()), color="#4878a8")
+    left.axhline(1.0, color="black", linewidth=0.8)
+    left.set_title("generated service / reference (bare aiohttp, raw aio-pika)")
+    left.tick_params(axis="x", labelsize=8)
+    designs = results["designs"]
+    names = list(designs)
+    metrics = ("req_s_c1", "req_s_c64", "msg_s")
+    width = 0.27
+    for i, metric in enumerate(metrics):
+        positions = [x + (i - 1) * width for x in range(len(names))]
+        right.bar(positions, [designs[n][metric] for n in names], width, label=metric)
+    right.set_xticks(range(len(names)), names, fontsize=8)
+    right.set_title("the same counter service in three designs (per second)")
+    right.legend(["req/s, 1 conn", "req/s, 64 conns", "msg/s"], fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+def _ratio(pair: dict[str, float]) -> float:
+    return pair["service"] / pair["reference"] if pair["reference"] else 0.0
 
 
 def machine(python: str) -> dict[str, Any]:
@@ -404,7 +568,11 @@ def main() -> int:
         f"aio-pika {info['aio-pika']}; reference = bare aiohttp / raw aio-pika, same run"
     )
     print(table(results))
-    print(f"\nwritten to {args.output}")
+    print()
+    print(designs_table(results["designs"]))
+    png = args.output.with_suffix(".png")
+    chart(results, png)
+    print(f"\nwritten to {args.output} and {png}")
     return 0
 
 
