@@ -7,14 +7,16 @@ import contextlib
 
 
 class Proxy:
-    """Forwards 127.0.0.1:``port`` to ``target``; ``cut`` drops every connection and refuses
-    new ones until ``restore``."""
+    """Forwards 127.0.0.1:``port`` to ``target``. ``cut`` drops every connection and refuses new
+    ones until ``restore``; ``freeze`` keeps connections open but silently drops their traffic,
+    as a dead network path does, until ``restore``."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.port = 0
         self._server: asyncio.Server | None = None
         self._open = True
+        self._frozen = False
         self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
@@ -27,8 +29,12 @@ class Proxy:
             writer.transport.abort()
         self._writers.clear()
 
+    def freeze(self) -> None:
+        self._frozen = True
+
     def restore(self) -> None:
         self._open = True
+        self._frozen = False
 
     async def close(self) -> None:
         await self.cut()
@@ -51,6 +57,8 @@ class Proxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while data := await reader.read(65536):
+                if self._frozen:
+                    continue  # no RST, no FIN: only heartbeats can tell the link is dead
                 writer.write(data)
                 await writer.drain()
         writer.transport.abort()

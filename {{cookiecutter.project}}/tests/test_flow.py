@@ -223,6 +223,47 @@ async def test_connection_cut_mid_stream_loses_nothing_and_readiness_follows(
 
 
 @pytest.mark.rabbitmq
+async def test_heartbeats_notice_a_silently_dead_link(
+    start: Callable[[web.Application], Awaitable[Client]],
+) -> None:
+    from yarl import URL
+
+    from .conftest import AMQP_URL
+    from .proxy import Proxy
+
+    if not AMQP_URL:
+        pytest.skip("set AMQP_URL to a RabbitMQ to run this")
+    real = URL(AMQP_URL)
+    proxy = Proxy(real.host or "127.0.0.1", real.port or 5672)
+    await proxy.start()
+    try:
+        settings = make_settings(
+            amqp_url=str(real.with_host("127.0.0.1").with_port(proxy.port)),
+            heartbeat=1,
+            connect_timeout=1.0,
+            reconnect_interval=0.2,
+            reconnect_max=1.0,
+        )
+        client = await start(create_app(settings))
+
+        async def ready() -> bool:
+            return (await client.get("/health/ready")).status == 200
+
+        async def unready() -> bool:
+            return (await client.get("/health/ready")).status == 503
+
+        proxy.freeze()  # the link goes quiet: no error, no close, nothing
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await eventually(unready, within=10)
+        assert loop.time() - began < 5  # a few heartbeats, not the OS's TCP timeout
+        proxy.restore()
+        await eventually(ready, within=15)
+    finally:
+        await proxy.close()
+
+
+@pytest.mark.rabbitmq
 async def test_consuming_resumes_after_the_queue_is_deleted_on_the_server(
     start: Callable[[web.Application], Awaitable[Client]],
 ) -> None:

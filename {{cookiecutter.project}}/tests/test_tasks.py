@@ -184,3 +184,20 @@ async def _at_least(items: list[float], count: int) -> bool:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_periodic_jitter_spreads_the_pauses() -> None:
+    tasks = Tasks()
+    starts: list[float] = []
+
+    @tasks.periodic(every=0.01, jitter=0.04, at_startup=True)
+    async def spread(app: web.Application) -> None:
+        starts.append(asyncio.get_running_loop().time())
+
+    supervisor = supervisor_for(tasks)
+    supervisor.start()
+    await eventually(lambda: _true(len(starts) >= 8))
+    await supervisor.stop(1.0)
+    pauses = [b - a for a, b in itertools.pairwise(starts)]
+    assert all(pause >= 0.01 for pause in pauses)  # never shorter than the interval
+    assert max(pauses) - min(pauses) > 0.005  # and not all the same: replicas drift apart
