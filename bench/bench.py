@@ -40,7 +40,7 @@ import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from uuid import uuid4
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +80,8 @@ def wait_for(url: str, status: int = 200, within: float = 60) -> float:
 class Process:
     """A server process started now, timed from its start."""
 
+    running: ClassVar[list[Process]] = []  # stopped by stop_all() whatever happens
+
     def __init__(self, command: list[str], cwd: Path, ready_url: str) -> None:
         self.started = time.perf_counter()
         self.popen = subprocess.Popen(
@@ -90,6 +92,12 @@ class Process:
             start_new_session=True,  # its own process group: children are counted and stopped
         )
         self.ready_url = ready_url
+        Process.running.append(self)
+
+    @classmethod
+    def stop_all(cls) -> None:
+        for process in list(cls.running):
+            process.stop()
 
     def ready_after(self) -> float:
         wait_for(self.ready_url)
@@ -123,6 +131,8 @@ class Process:
         }
 
     def stop(self) -> None:
+        if self in Process.running:
+            Process.running.remove(self)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGTERM)
         try:
@@ -288,7 +298,11 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
     asyncio.run(fill_queue(amqp_url, "events", "measurement.recorded", bodies))
     service = Process(service_cmd, project, f"http://127.0.0.1:{port}/health/live")
     service.ready_after()
-    busy = wrk(f"http://127.0.0.1:{port}/sensors/bench", args.connections, args.duration // 2)
+    # A fresh process: GET the flood's own sensor (the same JSON shape as the idle run's),
+    # once its first message is in, so every request is a 200 and not a 404.
+    busy_url = f"http://127.0.0.1:{port}/sensors/consume"
+    wait_for(busy_url)
+    busy = wrk(busy_url, args.connections, max(args.duration // 2, 1))
     still_queued = asyncio.run(queue_length(amqp_url, service_queue))
     service.stop()
     asyncio.run(_purge(amqp_url, service_queue))
@@ -553,9 +567,12 @@ def main() -> int:
         if node is not None:
             print("starting a throwaway RabbitMQ ...", flush=True)
             node.start()
+        # SIGTERM (say, from `timeout`) unwinds like an error, so nothing is left running.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         try:
             results = run(args, given or (node.url if node else ""), Path(folder))
         finally:
+            Process.stop_all()
             if node is not None:
                 node.stop()
     info = results.pop("machine")

@@ -11,6 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from {{ cookiecutter.package }}.app import create_app
+from {{ cookiecutter.package }}.runtime.broker import PUBLISHER
 from {{ cookiecutter.package }}.runtime.messaging import EventHandlers, topic_matches
 from {{ cookiecutter.package }}.runtime.tasks import Tasks
 from {{ cookiecutter.package }}.settings import Settings
@@ -163,3 +164,21 @@ async def test_prefetch_bounds_the_handlers_in_flight(
 
     await eventually(all_done, within=15)
     assert most == 5  # slower handlers than publishes: the broker holds the rest, not memory
+
+
+async def test_an_unroutable_event_is_reported_once_per_routing_key(
+    start: Callable[[web.Application], Awaitable[Client]],
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def handler(app: web.Application, ping: Ping) -> None:
+        pass
+
+    app = await start_with(start, settings, handler)
+    publisher = app[PUBLISHER]
+    for _ in range(3):
+        await publisher.publish("nobody.listens", Ping(n=1))  # returns: the broker has it
+    await publisher.publish("nobody.else", Ping(n=2))
+    # r.msg and r.args, not getMessage(): an aio-pika record has an argument whose repr raises.
+    reports = [r.args for r in caplog.records if "no queue is bound" in str(r.msg)]
+    assert reports == [("nobody.listens",), ("nobody.else",)]

@@ -1,0 +1,40 @@
+"""The benchmark runs end to end and writes every figure. A smoke run on tiny settings: it
+checks that each measurement happened, never how fast (figures belong in the README, not in
+asserts)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .conftest import TEMPLATE, Broker, run
+
+
+def test_bench_writes_every_figure_and_the_chart(rabbitmq: Broker, tmp_path: Path) -> None:
+    output = tmp_path / "bench.json"
+    run(
+        TEMPLATE,
+        "bash", "bench/run", "--idle", "1", "--duration", "1", "--messages", "300",
+        "--repeat", "1", "--output", str(output),
+        env={"AMQP_URL": rabbitmq.url},
+        timeout=900,
+    )  # fmt: skip
+    report = json.loads(output.read_text())
+    assert {"cores", "python", "aiohttp", "aio-pika"} <= set(report["machine"])
+    results = report["results"]
+    for pair in (
+        results["start_to_ready_s"],
+        results["idle_rss_mb"],
+        results["consume_msg_s"],
+        results["publish_msg_s"],
+    ):
+        assert pair["service"] > 0 and pair["reference"] > 0
+    assert results["consume_msg_s"]["faststream"] > 0
+    for side in ("service", "reference"):
+        assert results["rest"][side]["req_s"] > 0
+        assert results["rest"][side]["p99_ms"] >= results["rest"][side]["p50_ms"] > 0
+    assert set(results["designs"]) == {"single loop (generated)", "multi-thread", "multi-process"}
+    for figures in results["designs"].values():
+        assert figures["msg_s"] > 0 and figures["req_s_c1"] > 0 and figures["req_s_c64"] > 0
+        assert figures["processes_c64"] >= 1 and figures["rss_mb_c64"] > 0
+    assert output.with_suffix(".png").stat().st_size > 10_000
