@@ -13,16 +13,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aio_pika
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
+from yarl import URL
 
 from {{ cookiecutter.package }}.app import create_app
 from {{ cookiecutter.package }}.runtime.amqp import AmqpBroker
 from {{ cookiecutter.package }}.runtime.broker import BROKER
 from {{ cookiecutter.package }}.runtime.memory import MemoryBroker, MemoryMessage
 from {{ cookiecutter.package }}.settings import Settings
+
+from .proxy import Proxy
 
 AMQP_URL = os.environ.get("AMQP_URL", "")
 
@@ -107,6 +111,46 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 5.0) 
         if loop.time() > deadline:
             pytest.fail(f"{check.__name__} did not hold within {within}s")
         await asyncio.sleep(0.02)
+
+
+def readiness_is(client: Client, status: int) -> Callable[[], Awaitable[bool]]:
+    """A check for ``eventually``: ``GET /health/ready`` answers ``status``."""
+
+    async def check() -> bool:
+        return (await client.get("/health/ready")).status == status
+
+    check.__name__ = f"readiness_is_{status}"
+    return check
+
+
+async def wait_ready(
+    base_url: str, process: asyncio.subprocess.Process, log: list[str] | None = None
+) -> None:
+    """Wait until a service process is ready; fail at once, with its log, if it exits."""
+    async with aiohttp.ClientSession() as session:
+
+        async def ready() -> bool:
+            if process.returncode is not None:
+                pytest.fail("the service exited at start:\n" + "\n".join(log or []))
+            try:
+                async with session.get(f"{base_url}/health/ready") as response:
+                    return response.status == 200
+            except aiohttp.ClientConnectionError:
+                return False
+
+        await eventually(ready, within=20)
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[Proxy]:
+    """A TCP proxy in front of the RabbitMQ in AMQP_URL; ``proxy.url(AMQP_URL)`` leads through."""
+    if not AMQP_URL:
+        pytest.skip("set AMQP_URL to a RabbitMQ to run this")
+    real = URL(AMQP_URL)
+    proxy = Proxy(real.host or "127.0.0.1", real.port or 5672)
+    await proxy.start()
+    yield proxy
+    await proxy.close()
 
 
 class RawBroker:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from yarl import URL
+
 
 class Proxy:
     """Forwards 127.0.0.1:``port`` to ``target``. ``cut`` drops every connection and refuses new
@@ -18,6 +20,10 @@ class Proxy:
         self._open = True
         self._frozen = False
         self._writers: set[asyncio.StreamWriter] = set()
+
+    def url(self, amqp_url: str) -> str:
+        """``amqp_url`` leading through this proxy instead of straight to the broker."""
+        return str(URL(amqp_url).with_host("127.0.0.1").with_port(self.port))
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from uuid import uuid4
 
 import aio_pika
 import pytest
@@ -14,9 +16,11 @@ from aiohttp import web
 from {{ cookiecutter.package }}.app import create_app
 from {{ cookiecutter.package }}.runtime.amqp import AmqpBroker
 from {{ cookiecutter.package }}.runtime.broker import BROKER
+from {{ cookiecutter.package }}.service.models import MeasurementRecorded
 from {{ cookiecutter.package }}.settings import Settings
 
-from .conftest import Client, eventually, make_settings
+from .conftest import AMQP_URL, Client, eventually, make_settings, readiness_is
+from .proxy import Proxy
 
 
 async def test_measurements_flow_through_the_broker_into_the_api(client: Client) -> None:
@@ -64,8 +68,6 @@ async def test_periodic_summary_is_visible_through_the_api(
 async def test_alerts_reach_other_services_over_rabbitmq(
     start: Callable[[web.Application], Awaitable[Client]],
 ) -> None:
-    from .conftest import AMQP_URL
-
     if not AMQP_URL:
         pytest.skip("set AMQP_URL to a RabbitMQ to run this")
     settings = make_settings(amqp_url=AMQP_URL, alert_threshold=100)
@@ -141,134 +143,88 @@ async def test_unreachable_rabbitmq_stops_start_up_with_a_clear_error() -> None:
 
 @pytest.mark.rabbitmq
 async def test_connection_cut_mid_stream_loses_nothing_and_readiness_follows(
-    start: Callable[[web.Application], Awaitable[Client]], caplog: pytest.LogCaptureFixture
+    start: Callable[[web.Application], Awaitable[Client]],
+    proxy: Proxy,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from datetime import UTC, datetime
-    from uuid import uuid4
+    settings = make_settings(
+        amqp_url=proxy.url(AMQP_URL),
+        prefetch=1,  # slow enough that the cut comes mid-stream
+        reconnect_interval=0.2,
+        reconnect_max=1.0,
+        publish_timeout=0.5,
+    )
+    client = await start(create_app(settings))
+    total = 3000
+    # Another service fills the queue, straight to the broker rather than through the proxy.
+    async with await aio_pika.connect(AMQP_URL) as connection:
+        channel = await connection.channel(publisher_confirms=False)
+        exchange = await channel.get_exchange(settings.exchange)
+        for _ in range(total):
+            event = MeasurementRecorded(
+                id=uuid4(), sensor="s", value=1.0, recorded_at=datetime.now(UTC)
+            )
+            message = aio_pika.Message(event.model_dump_json().encode())
+            await exchange.publish(message, "measurement.recorded")
 
-    from yarl import URL
+    async def count() -> int:
+        response = await client.get("/sensors/s")
+        return int((await response.json())["count"]) if response.status == 200 else 0
 
-    from {{ cookiecutter.package }}.service.models import MeasurementRecorded
+    async def under_way() -> bool:
+        return await count() >= 200
 
-    from .conftest import AMQP_URL
-    from .proxy import Proxy
+    async def all_counted() -> bool:
+        return await count() == total  # the handler counts each id once
 
-    if not AMQP_URL:
-        pytest.skip("set AMQP_URL to a RabbitMQ to run this")
-    real = URL(AMQP_URL)
-    proxy = Proxy(real.host or "127.0.0.1", real.port or 5672)
-    await proxy.start()
-    try:
-        settings = make_settings(
-            amqp_url=str(real.with_host("127.0.0.1").with_port(proxy.port)),
-            prefetch=1,  # slow enough that the cut comes mid-stream
-            reconnect_interval=0.2,
-            reconnect_max=1.0,
-            publish_timeout=0.5,
-        )
-        client = await start(create_app(settings))
-        total = 3000
-        events = [
-            MeasurementRecorded(id=uuid4(), sensor="s", value=1.0, recorded_at=datetime.now(UTC))
-            for _ in range(total)
-        ]
-        # Another service fills the queue, straight to the broker rather than through the proxy.
-        async with await aio_pika.connect(AMQP_URL) as connection:
-            channel = await connection.channel(publisher_confirms=False)
-            exchange = await channel.get_exchange(settings.exchange)
-            for event in events:
-                body = event.model_dump_json().encode()
-                await exchange.publish(aio_pika.Message(body), "measurement.recorded")
+    await eventually(under_way)
+    await proxy.cut()
+    assert await count() < total  # the cut came mid-stream
+    await eventually(readiness_is(client, 503))
+    report = await (await client.get("/health/ready")).json()
+    assert report["broker"]["connected"] is False
+    # While the link is down a publish fails within the bound instead of hanging.
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    response = await client.post("/measurements", json={"sensor": "t1", "value": 1})
+    assert response.status == 503
+    assert loop.time() - began < 2.0
 
-        async def count() -> int:
-            response = await client.get("/sensors/s")
-            return int((await response.json())["count"]) if response.status == 200 else 0
-
-        async def under_way() -> bool:
-            return await count() >= 200
-
-        async def ready() -> bool:
-            return (await client.get("/health/ready")).status == 200
-
-        async def unready() -> bool:
-            return (await client.get("/health/ready")).status == 503
-
-        await eventually(under_way)
-        await proxy.cut()
-        assert await count() < total  # the cut came mid-stream
-        await eventually(unready)
-        report = await (await client.get("/health/ready")).json()
-        assert report["broker"]["connected"] is False
-        # While the link is down a publish fails within the bound instead of hanging.
-        loop = asyncio.get_running_loop()
-        began = loop.time()
-        response = await client.post("/measurements", json={"sensor": "t1", "value": 1})
-        assert response.status == 503
-        assert loop.time() - began < 2.0
-
-        proxy.restore()
-        await eventually(ready, within=15)
-
-        async def all_counted() -> bool:
-            return await count() == total  # the handler counts each id once
-
-        await eventually(all_counted, within=30)
-        # r.msg, not getMessage(): an aio-pika record has an argument whose repr raises.
-        redelivered = [r for r in caplog.records if "delivered again" in str(r.msg)]
-        assert len(redelivered) <= 1  # at most what was in flight (prefetch 1) at the cut
-        response = await client.post("/measurements", json={"sensor": "t1", "value": 2})
-        assert response.status == 202
-    finally:
-        await proxy.close()
+    proxy.restore()
+    await eventually(readiness_is(client, 200), within=15)
+    await eventually(all_counted, within=30)
+    # r.msg, not getMessage(): an aio-pika record has an argument whose repr raises.
+    redelivered = [r for r in caplog.records if "delivered again" in str(r.msg)]
+    assert len(redelivered) <= 1  # at most what was in flight (prefetch 1) at the cut
+    response = await client.post("/measurements", json={"sensor": "t1", "value": 2})
+    assert response.status == 202
 
 
 @pytest.mark.rabbitmq
 async def test_heartbeats_notice_a_silently_dead_link(
-    start: Callable[[web.Application], Awaitable[Client]],
+    start: Callable[[web.Application], Awaitable[Client]], proxy: Proxy
 ) -> None:
-    from yarl import URL
-
-    from .conftest import AMQP_URL
-    from .proxy import Proxy
-
-    if not AMQP_URL:
-        pytest.skip("set AMQP_URL to a RabbitMQ to run this")
-    real = URL(AMQP_URL)
-    proxy = Proxy(real.host or "127.0.0.1", real.port or 5672)
-    await proxy.start()
-    try:
-        settings = make_settings(
-            amqp_url=str(real.with_host("127.0.0.1").with_port(proxy.port)),
-            heartbeat=1,
-            connect_timeout=1.0,
-            reconnect_interval=0.2,
-            reconnect_max=1.0,
-        )
-        client = await start(create_app(settings))
-
-        async def ready() -> bool:
-            return (await client.get("/health/ready")).status == 200
-
-        async def unready() -> bool:
-            return (await client.get("/health/ready")).status == 503
-
-        proxy.freeze()  # the link goes quiet: no error, no close, nothing
-        loop = asyncio.get_running_loop()
-        began = loop.time()
-        await eventually(unready, within=10)
-        assert loop.time() - began < 5  # a few heartbeats, not the OS's TCP timeout
-        proxy.restore()
-        await eventually(ready, within=15)
-    finally:
-        await proxy.close()
+    settings = make_settings(
+        amqp_url=proxy.url(AMQP_URL),
+        heartbeat=1,
+        connect_timeout=1.0,
+        reconnect_interval=0.2,
+        reconnect_max=1.0,
+    )
+    client = await start(create_app(settings))
+    proxy.freeze()  # the link goes quiet: no error, no close, nothing
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await eventually(readiness_is(client, 503), within=10)
+    assert loop.time() - began < 5  # a few heartbeats, not the OS's TCP timeout
+    proxy.restore()
+    await eventually(readiness_is(client, 200), within=15)
 
 
 @pytest.mark.rabbitmq
 async def test_consuming_resumes_after_the_queue_is_deleted_on_the_server(
     start: Callable[[web.Application], Awaitable[Client]],
 ) -> None:
-    from .conftest import AMQP_URL
-
     if not AMQP_URL:
         pytest.skip("set AMQP_URL to a RabbitMQ to run this")
     settings = make_settings(amqp_url=AMQP_URL)
@@ -293,8 +249,6 @@ async def test_consuming_resumes_after_the_queue_is_deleted_on_the_server(
 async def test_watchdog_reopens_channels_that_recovery_left_closed(
     start: Callable[[web.Application], Awaitable[Client]],
 ) -> None:
-    from .conftest import AMQP_URL
-
     if not AMQP_URL:
         pytest.skip("set AMQP_URL to a RabbitMQ to run this")
     client = await start(create_app(make_settings(amqp_url=AMQP_URL, watchdog_interval=0.1)))
@@ -306,11 +260,7 @@ async def test_watchdog_reopens_channels_that_recovery_left_closed(
     await broker._publishing.close()
     await broker._consuming.close()
     assert (await client.get("/health/ready")).status == 503
-
-    async def ready_again() -> bool:
-        return (await client.get("/health/ready")).status == 200
-
-    await eventually(ready_again)
+    await eventually(readiness_is(client, 200))
     response = await client.post("/measurements", json={"sensor": "w", "value": 1})
     assert response.status == 202
 

@@ -12,7 +12,7 @@ import pytest
 
 from {{ cookiecutter.package }}.settings import ENV_PREFIX
 
-from .conftest import eventually
+from .conftest import wait_ready
 
 
 def free_port() -> int:
@@ -37,20 +37,14 @@ async def test_sigterm_stops_the_service_gracefully_with_status_0() -> None:
     process = await run_service(
         "--amqp-url", "memory://", "--http-host", "127.0.0.1", "--http-port", str(port)
     )
-    async with aiohttp.ClientSession() as session:
-
-        async def ready() -> bool:
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/health/ready") as response:
-                    return response.status == 200
-            except aiohttp.ClientConnectionError:
-                return False
-
-        await eventually(ready, within=15)
-        async with session.post(
+    await wait_ready(f"http://127.0.0.1:{port}", process)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
             f"http://127.0.0.1:{port}/measurements", json={"sensor": "t1", "value": 1}
-        ) as response:
-            assert response.status == 202
+        ) as response,
+    ):
+        assert response.status == 202
     process.send_signal(signal.SIGTERM)
     _, stderr = await asyncio.wait_for(process.communicate(), timeout=15)
     log = stderr.decode()

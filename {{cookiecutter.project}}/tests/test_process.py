@@ -22,7 +22,7 @@ import aio_pika
 import aiohttp
 import pytest
 
-from .conftest import AMQP_URL, eventually
+from .conftest import AMQP_URL, eventually, wait_ready
 from .test_main import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,18 +77,7 @@ async def launch(name: str, amqp_url: str, *flags: str) -> Service:
         asyncio.create_task(read_handled(process.stdout)),
         asyncio.create_task(read_log(process.stderr)),
     ]
-    async with aiohttp.ClientSession() as session:
-
-        async def ready() -> bool:
-            if process.returncode is not None:
-                pytest.fail("the service exited at start:\n" + "\n".join(service.log))
-            try:
-                async with session.get(f"{service.url}/health/ready") as response:
-                    return response.status == 200
-            except aiohttp.ClientConnectionError:
-                return False
-
-        await eventually(ready, within=20)
+    await wait_ready(service.url, process, service.log)
     return service
 
 
