@@ -442,33 +442,31 @@ async def _declare(url: str, name: str) -> None:
 
 def table(results: dict[str, Any]) -> str:
     rows = [
-        ("start to ready (s)", results["start_to_ready_s"], "lower"),
-        ("idle CPU (% of a core)", results["idle_cpu_percent"], "lower"),
-        ("idle RSS (MB)", results["idle_rss_mb"], "lower"),
-        ("REST req/s", _pick(results["rest"], "req_s"), "higher"),
-        ("REST p50 (ms)", _pick(results["rest"], "p50_ms"), "lower"),
-        ("REST p99 (ms)", _pick(results["rest"], "p99_ms"), "lower"),
-        ("consume msg/s", results["consume_msg_s"], "higher"),
+        ("start to ready (s)", results["start_to_ready_s"]),
+        ("idle CPU (% of a core)", results["idle_cpu_percent"]),
+        ("idle RSS (MB)", results["idle_rss_mb"]),
+        ("REST req/s", _pick(results["rest"], "req_s")),
+        ("REST p50 (ms)", _pick(results["rest"], "p50_ms")),
+        ("REST p99 (ms)", _pick(results["rest"], "p99_ms")),
+        ("consume msg/s", results["consume_msg_s"]),
         (
             "consume msg/s: FastStream / raw aio-pika",
             {
                 "service": results["consume_msg_s"]["faststream"],
                 "reference": results["consume_msg_s"]["reference"],
             },
-            "higher",
         ),
-        ("publish msg/s, confirmed", results["publish_msg_s"], "higher"),
+        ("publish msg/s, confirmed", results["publish_msg_s"]),
         (
             "REST p99 (ms) consuming / idle",
             {k: results["rest_while_consuming"][k]["p99_ms"] for k in ("service", "reference")},
-            "lower",
         ),
     ]
     lines = [
         "| figure | service | reference | service / reference |",
         "|---|---:|---:|---:|",
     ]
-    for name, pair, _ in rows:
+    for name, pair in rows:
         ratio = f"{pair['service'] / pair['reference']:.2f}" if pair["reference"] else "n/a"
         lines.append(f"| {name} | {pair['service']:.3g} | {pair['reference']:.3g} | {ratio} |")
     return "\n".join(lines)

@@ -113,6 +113,14 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 5.0) 
         await asyncio.sleep(0.02)
 
 
+async def queued(queue: str) -> int:
+    """Messages ready in ``queue`` on the RabbitMQ in AMQP_URL."""
+    async with await aio_pika.connect(AMQP_URL) as connection:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        return declared.declaration_result.message_count or 0
+
+
 def readiness_is(client: Client, status: int) -> Callable[[], Awaitable[bool]]:
     """A check for ``eventually``: ``GET /health/ready`` answers ``status``."""
 

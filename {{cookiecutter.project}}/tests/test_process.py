@@ -22,7 +22,7 @@ import aio_pika
 import aiohttp
 import pytest
 
-from .conftest import AMQP_URL, eventually, wait_ready
+from .conftest import AMQP_URL, eventually, queued, wait_ready
 from .test_main import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,13 +104,6 @@ async def publish_jobs(name: str, ids: range, seconds: float) -> None:
             body = json.dumps({"id": i, "seconds": seconds}).encode()
             message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
             await exchange.publish(message, routing_key="test.job")
-
-
-async def queued(name: str) -> int:
-    async with await aio_pika.connect(AMQP_URL) as connection:
-        channel = await connection.channel()
-        queue = await channel.declare_queue(name, passive=True)
-        return queue.declaration_result.message_count or 0
 
 
 async def test_sigterm_finishes_http_and_messages_in_flight_and_exits_0(name: str) -> None:

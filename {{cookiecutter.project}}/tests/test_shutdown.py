@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-import aio_pika
 from aiohttp import web
 from pydantic import BaseModel
 
@@ -18,22 +17,11 @@ from {{ cookiecutter.package }}.runtime.messaging import EventHandlers
 from {{ cookiecutter.package }}.runtime.tasks import Tasks
 from {{ cookiecutter.package }}.settings import Settings
 
-from .conftest import AMQP_URL, Client, RawBroker, eventually
+from .conftest import Client, RawBroker, eventually, queued
 
 
 class Job(BaseModel):
     seconds: float
-
-
-async def queued_messages(broker: object) -> int:
-    """Messages waiting in the service queue, as the broker counts them."""
-    if isinstance(broker, MemoryBroker):
-        return broker.queued
-    assert isinstance(broker, AmqpBroker)
-    async with await aio_pika.connect(AMQP_URL) as connection:
-        channel = await connection.channel()
-        queue = await channel.declare_queue(broker.queue_name, passive=True)
-        return queue.declaration_result.message_count or 0
 
 
 async def test_in_flight_handlers_finish_or_go_back_to_the_queue(
@@ -69,8 +57,9 @@ async def test_in_flight_handlers_finish_or_go_back_to_the_queue(
     if isinstance(broker, MemoryBroker):
         assert broker.queued == 1  # the unfinished one, back in the queue
     else:
-        await eventually(lambda: _equals(queued_messages(broker), 1))
+        assert isinstance(broker, AmqpBroker)
 
+        async def back_in_the_queue() -> bool:
+            return await queued(broker.queue_name) == 1
 
-async def _equals(value: Awaitable[int], expected: int) -> bool:
-    return await value == expected
+        await eventually(back_in_the_queue)

@@ -65,7 +65,6 @@ class StartupError(Exception):
 BROKER = web.AppKey[Broker]("broker")
 PUBLISHER = web.AppKey[Publisher]("publisher")
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
-EVENT_HANDLERS = web.AppKey("event_handlers", EventHandlers)
 
 
 def setup(app: web.Application, handlers: EventHandlers) -> None:
@@ -73,7 +72,6 @@ def setup(app: web.Application, handlers: EventHandlers) -> None:
     settings = app[SETTINGS]
     dispatcher = Dispatcher(app, handlers, settings.max_attempts)
     broker = create_broker(settings, dispatcher, handlers)
-    app[EVENT_HANDLERS] = handlers
     app[DISPATCHER] = dispatcher
     app[BROKER] = broker
     app[PUBLISHER] = broker

@@ -28,7 +28,6 @@ from .messaging import (
     Headers,
     PublishError,
     UnroutableLog,
-    topic_matches,
 )
 
 log = logging.getLogger(__name__)
@@ -80,7 +79,7 @@ class MemoryBroker:
 
     def enqueue(self, message: MemoryMessage) -> None:
         """Route a raw message into the service queue, as the shared exchange would."""
-        if any(topic_matches(pattern, message.routing_key) for pattern in self._handlers.patterns):
+        if self._handlers.find(message.routing_key) is not None:
             self._queue.put_nowait(message)
         else:
             self._unroutable.report(message.routing_key)

@@ -144,10 +144,6 @@ class Dispatcher:
         self._max_attempts = max_attempts
         self._in_flight: set[asyncio.Task[Any]] = set()
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._in_flight)
-
     async def handle(self, delivery: Delivery) -> None:
         """Handle one delivery; called by the broker in a task of its own per message."""
         task = asyncio.current_task()
