@@ -1,8 +1,9 @@
 """A throwaway RabbitMQ node for the template's tests and benchmark.
 
 Uses Debian's ``rabbitmq-server``; installs it with apt when it is missing and we run as root.
-The node lives in a temporary folder on free ports, so it never touches a system RabbitMQ, and
-``stop`` removes everything it started. Example use::
+The node lives in a temporary folder on free ports, so it never touches a system RabbitMQ. That
+folder is also its working directory and holds any Erlang crash dump, so nothing lands in the
+caller's directory, and ``stop`` removes everything it started. Example use::
 
     with ThrowawayRabbitMQ() as rabbit:
         run_tests(amqp_url=rabbit.url)
@@ -81,14 +82,14 @@ def amqp_answers(port: int, host: str = "127.0.0.1") -> bool:
 class ThrowawayRabbitMQ:
     """One RabbitMQ node in a temporary folder; ``url`` is its AMQP URL once started."""
 
-    def __init__(self, start_timeout: float = 90.0) -> None:
+    def __init__(self, start_timeout: float = 90.0, node: str | None = None) -> None:
         self.start_timeout = start_timeout
         self.port = 0
         self.url = ""
-        self._folder: Path | None = None
+        self.folder: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._env: dict[str, str] = {}
-        self._node = f"template-test-{os.getpid()}-{uuid.uuid4().hex[:6]}@localhost"
+        self.node = node or f"template-test-{os.getpid()}-{uuid.uuid4().hex[:6]}@localhost"
         self._epmd_was_running = False
 
     def __enter__(self) -> ThrowawayRabbitMQ:
@@ -103,39 +104,42 @@ class ThrowawayRabbitMQ:
     def start(self) -> None:
         server = ensure_installed()
         self._epmd_was_running = _epmd_running()
-        self._folder = Path(tempfile.mkdtemp(prefix="rabbitmq-"))
+        self.folder = Path(tempfile.mkdtemp(prefix="rabbitmq-"))
         self.port = free_port()
-        (self._folder / "enabled_plugins").write_text("[].\n")
+        (self.folder / "enabled_plugins").write_text("[].\n")
         self._env = {
             **os.environ,
-            "HOME": str(self._folder),  # where Erlang keeps the cookie the CLI tools need
-            "RABBITMQ_NODENAME": self._node,
+            "HOME": str(self.folder),  # where Erlang keeps the cookie the CLI tools need
+            "RABBITMQ_NODENAME": self.node,
             "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
             "RABBITMQ_NODE_PORT": str(self.port),
             "RABBITMQ_DIST_PORT": str(free_port()),
-            "RABBITMQ_MNESIA_BASE": str(self._folder / "mnesia"),
-            "RABBITMQ_LOG_BASE": str(self._folder / "log"),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self._folder / "enabled_plugins"),
-            "RABBITMQ_CONFIG_FILE": str(self._folder / "rabbitmq"),
-            "RABBITMQ_PID_FILE": str(self._folder / "rabbitmq.pid"),
+            "RABBITMQ_MNESIA_BASE": str(self.folder / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.folder / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.folder / "enabled_plugins"),
+            "RABBITMQ_CONFIG_FILE": str(self.folder / "rabbitmq"),
+            "RABBITMQ_PID_FILE": str(self.folder / "rabbitmq.pid"),
+            # The VM writes erl_crash.dump into its working directory unless told otherwise.
+            "ERL_CRASH_DUMP": str(self.folder / "erl_crash.dump"),
         }
         self._start_node(server)
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/"
 
     def _start_node(self, server: str) -> None:
-        assert self._folder is not None
-        with open(self._folder / "server.log", "ab") as log:
+        assert self.folder is not None
+        with open(self.folder / "server.log", "ab") as log:
             self._process = subprocess.Popen(
                 [server],
                 env=self._env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                cwd=self.folder,
                 start_new_session=True,
             )
         deadline = time.monotonic() + self.start_timeout
         while not amqp_answers(self.port):
             if self._process.poll() is not None or time.monotonic() > deadline:
-                tail = (self._folder / "server.log").read_text(errors="replace")[-2000:]
+                tail = (self.folder / "server.log").read_text(errors="replace")[-2000:]
                 self.stop()
                 raise RabbitMQUnavailable(f"rabbitmq-server did not start:\n{tail}")
             time.sleep(0.2)
@@ -145,8 +149,10 @@ class ThrowawayRabbitMQ:
         """A shell command that restarts RabbitMQ on this node, as a broker restart does: every
         connection is closed, and queues and messages come back from disk."""
         ctl = shlex.quote(find_tool("rabbitmqctl") or "rabbitmqctl")
-        prefix = f"HOME={shlex.quote(self._env['HOME'])} {ctl} -n {shlex.quote(self._node)}"
-        return f"{prefix} stop_app && {prefix} start_app"
+        folder = shlex.quote(self._env["HOME"])
+        env = f"HOME={folder} ERL_CRASH_DUMP={folder}/erl_crash.dump"
+        prefix = f"{env} {ctl} -n {shlex.quote(self.node)}"
+        return f"cd {folder} && {prefix} stop_app && {prefix} start_app"
 
     def restart(self) -> None:
         """Stop the node and start it again on the same port, keeping its data."""
@@ -159,9 +165,9 @@ class ThrowawayRabbitMQ:
             epmd = find_tool("epmd") or "/usr/lib/erlang/bin/epmd"
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 subprocess.run([epmd, "-kill"], capture_output=True, timeout=10, check=False)
-        if self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
-            self._folder = None
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
 
     def _stop_node(self) -> None:
         process, self._process = self._process, None
@@ -171,7 +177,11 @@ class ThrowawayRabbitMQ:
         if ctl:
             with contextlib.suppress(subprocess.SubprocessError):
                 subprocess.run(
-                    [ctl, "-n", self._node, "stop"], env=self._env, capture_output=True, timeout=30
+                    [ctl, "-n", self.node, "stop"],
+                    env=self._env,
+                    cwd=self.folder,
+                    capture_output=True,
+                    timeout=30,
                 )
         try:
             process.wait(timeout=15)

@@ -26,18 +26,31 @@ def test_no_server_and_no_root_fails_with_one_line_saying_how(
     assert "AMQP_URL" in message and "rabbitmq-server" in message and "docker run" in message
 
 
-def test_node_restarts_and_leaves_nothing_when_stopped(rabbitmq: Broker) -> None:
+def test_node_restarts_and_leaves_nothing_when_stopped(
+    rabbitmq: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # rabbitmq: the session's broker is up first, so this node shares its epmd, as in real runs.
+    caller = tmp_path / "caller"
+    caller.mkdir()
+    monkeypatch.chdir(caller)  # the helper must write nothing where it was called from
     node = ThrowawayRabbitMQ()
     node.start()
-    folder = node._folder
+    folder = node.folder
     assert folder is not None and folder.is_dir()
     assert amqp_answers(node.port)
     assert node.url == f"amqp://guest:guest@127.0.0.1:{node.port}/"
     restart = subprocess.run(node.restart_command, shell=True, capture_output=True, check=False)
     assert restart.returncode == 0, restart.stderr
     assert amqp_answers(node.port)
+
+    # A second node of the same name crashes at boot, and the Erlang VM writes erl_crash.dump.
+    twin = ThrowawayRabbitMQ(start_timeout=60, node=node.node)
+    with pytest.raises(RabbitMQUnavailable, match="did not start"):
+        twin.start()
+    assert twin.folder is None  # its folder, crash dump included, is gone
+
     node.stop()
     assert not amqp_answers(node.port)
     assert not Path(folder).exists()
     node.stop()  # safe twice
+    assert list(caller.iterdir()) == []
