@@ -15,7 +15,7 @@ from {{ cookiecutter.package }}.app import create_app
 from {{ cookiecutter.package }}.runtime.messaging import EventHandlers
 from {{ cookiecutter.package }}.runtime.tasks import SUPERVISOR, Supervisor, Tasks
 
-from .conftest import Client, eventually, make_settings
+from .conftest import Client, eventually, make_settings, readiness_is
 
 
 def supervisor_for(tasks: Tasks, **settings: float) -> Supervisor:
@@ -201,3 +201,57 @@ async def test_periodic_jitter_spreads_the_pauses() -> None:
     pauses = [b - a for a, b in itertools.pairwise(starts)]
     assert all(pause >= 0.01 for pause in pauses)  # never shorter than the interval
     assert max(pauses) - min(pauses) > 0.005  # and not all the same: replicas drift apart
+
+
+async def test_a_long_running_task_that_recovers_makes_the_service_ready_for_good(
+    start: Callable[[web.Application], Awaitable[Client]], caplog: pytest.LogCaptureFixture
+) -> None:
+    tasks = Tasks()
+    began: list[float] = []
+
+    @tasks.long_running
+    async def flaky(app: web.Application) -> None:
+        now = asyncio.get_running_loop().time()
+        began.append(now)
+        if now - began[0] < 0.5:
+            raise ConnectionError("the broker blinked")
+        await asyncio.Event().wait()  # from here on it runs well
+
+    settings = make_settings(
+        task_unhealthy_after=0.2, task_recovered_after=0.3, task_backoff_max=0.05
+    )
+    client = await start(create_app(settings, events=EventHandlers(), jobs=tasks))
+    with caplog.at_level(logging.INFO):
+        await eventually(readiness_is(client, 503))  # a streak longer than 0.2 s
+        await eventually(readiness_is(client, 200), within=5)  # ran 0.3 s without failing
+        for _ in range(10):  # and stays ready, five times task_unhealthy_after
+            assert (await client.get("/health/ready")).status == 200
+            await asyncio.sleep(0.1)
+    report = (await (await client.get("/health/ready")).json())["tasks"]["flaky"]
+    assert report["failing_since"] is None
+    assert report["last_success"] is not None
+    assert report["last_error"] == "ConnectionError: the broker blinked"
+    assert report["restarts"] == len(began) - 1 >= 3
+    recovered = [r.getMessage() for r in caplog.records if "recovered" in r.getMessage()]
+    assert recovered == [f"task flaky recovered after {len(began) - 1} failure(s)"]
+
+
+async def test_a_long_running_task_that_returns_is_a_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tasks = Tasks()
+    runs = 0
+
+    @tasks.long_running
+    async def quits(app: web.Application) -> None:
+        nonlocal runs
+        runs += 1
+
+    supervisor = supervisor_for(tasks, task_backoff_max=0.01)
+    supervisor.start()
+    await eventually(lambda: _true(runs >= 3))
+    await supervisor.stop(1.0)
+    state = supervisor.states["quits"]
+    assert state.failing_since is not None
+    assert state.last_success is None
+    assert "returned" in str(state.last_error)

@@ -109,6 +109,12 @@ class Settings(BaseSettings):
         gt=0,
         description="seconds a task may fail continuously before readiness is 503",
     )
+    task_recovered_after: float = Field(
+        default=10.0,
+        gt=0,
+        description="seconds a restarted long-running task must run without failing to count "
+        "as recovered",
+    )
     shutdown_timeout: float = Field(
         default=10.0, gt=0, description="seconds in-flight work may take to finish on SIGTERM"
     )

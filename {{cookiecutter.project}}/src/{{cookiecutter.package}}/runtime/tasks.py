@@ -2,17 +2,26 @@
 
 Two kinds. A periodic task runs every ``every`` seconds, never overlapping itself: a run that
 takes longer than the interval delays the next one. A long-running task is a loop the service
-owns; if it returns or raises, it is started again. Example use::
+owns, meant to run as long as the service does. Example use::
 
     tasks = Tasks()
 
     @tasks.periodic(every=lambda settings: settings.summary_interval)
     async def publish_summary(app: web.Application) -> None: ...
 
-A task that raises is logged once with its traceback and restarted after a pause that doubles up
-to ``task_backoff_max``; a success (a periodic run, or a long-running task that ran longer than
-the cap) resets the pause. A task failing for longer than ``task_unhealthy_after`` makes the
-service unready. At shutdown tasks are cancelled in reverse order of start.
+Failure and recovery, the same for both kinds:
+
+- a task that raises (or a long-running task that returns) is restarted after a pause that
+  doubles up to ``task_backoff_max``; the first failure of a streak is logged with its
+  traceback, the rest in one line each;
+- a task succeeds when a periodic run completes, or when a long-running task has run
+  ``task_recovered_after`` seconds since its last start without failing. A success ends the
+  streak: the pause starts again from the shortest, ``last_success`` is set, and if there was a
+  streak the log says the task recovered;
+- a streak longer than ``task_unhealthy_after`` makes the service unready, until a success.
+
+At shutdown tasks are cancelled in reverse order of start. ``keep_running`` does the same job
+for the runtime's own loops, such as the AMQP connection keeper.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ TaskFunction = Callable[[web.Application], Awaitable[None]]
 Interval = float | Callable[[Settings], float]
 
 FIRST_BACKOFF = 1.0
+LOOP_BACKOFF_MAX = 30.0
 
 
 @dataclass(frozen=True)
@@ -54,10 +64,19 @@ class TaskSpec:
 
 
 class Tasks:
-    """The service's background tasks, in the order they start."""
+    """The service's background tasks, in the order they start.
+
+    The app reads them when it is built; declaring one after that raises ``RuntimeError``,
+    since it would never run.
+    """
 
     def __init__(self) -> None:
         self.specs: list[TaskSpec] = []
+        self._frozen = False
+
+    def freeze(self) -> None:
+        """Refuse further declarations; ``create_app`` calls this."""
+        self._frozen = True
 
     def periodic(
         self, every: Interval, *, jitter: float = 0.0, at_startup: bool = False
@@ -69,17 +88,23 @@ class Tasks:
         """
 
         def register(function: TaskFunction) -> TaskFunction:
-            self.specs.append(
-                TaskSpec(function.__name__, function, "periodic", every, jitter, at_startup)
-            )
+            self._add(TaskSpec(function.__name__, function, "periodic", every, jitter, at_startup))
             return function
 
         return register
 
     def long_running(self, function: TaskFunction) -> TaskFunction:
         """Run the decorated function for as long as the service runs."""
-        self.specs.append(TaskSpec(function.__name__, function, "long-running"))
+        self._add(TaskSpec(function.__name__, function, "long-running"))
         return function
+
+    def _add(self, spec: TaskSpec) -> None:
+        if self._frozen:
+            raise RuntimeError(
+                f"task {spec.name} was declared after the app was built, so it would never run; "
+                "declare tasks at import time, before create_app"
+            )
+        self.specs.append(spec)
 
 
 @dataclass
@@ -88,6 +113,7 @@ class TaskState:
 
     state: Literal["starting", "running", "restarting", "stopped"] = "starting"
     restarts: int = 0
+    failures: int = 0  # in the current streak
     failing_since: float | None = None
     last_error: str | None = None
     last_success: float | None = None
@@ -144,35 +170,21 @@ class Supervisor:
             if state.failing_since is not None and state.failing_since <= limit
         ]
 
-    async def _supervise(self, spec: TaskSpec) -> None:
+    async def _supervise(self, spec: TaskSpec) -> NoReturn:
         state = self.states[spec.name]
-        backoff_max = self._settings.task_backoff_max
-        backoff = first_backoff = min(FIRST_BACKOFF, backoff_max)
-        loop = asyncio.get_running_loop()
         while True:
-            started = loop.time()
             state.state = "running"
             try:
                 if spec.kind == "periodic":
-                    await self._run_periodic(spec, state)  # returns only by raising
+                    await self._run_periodic(spec, state)
                 else:
-                    await spec.function(self._app)
-                    log.warning("long-running task %s returned; starting it again", spec.name)
-                    backoff = first_backoff
+                    await self._run_long(spec, state)
             except Exception as exc:
-                if spec.kind == "long-running" and loop.time() - started >= backoff_max:
-                    state.failing_since = None  # it ran well for a while: this is a new streak
-                if state.failing_since is None:
-                    state.failing_since = time.time()
-                    backoff = first_backoff
-                    log.exception("task %s failed; restarting it", spec.name)
-                else:
-                    log.warning("task %s failed again: %s: %s", spec.name, type(exc).__name__, exc)
-                state.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                self._failed(spec, state, exc)
             state.state = "restarting"
             state.restarts += 1
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, backoff_max)
+            cap = self._settings.task_backoff_max
+            await asyncio.sleep(min(FIRST_BACKOFF * 2 ** min(state.failures - 1, 30), cap))
 
     async def _run_periodic(self, spec: TaskSpec, state: TaskState) -> NoReturn:
         interval = spec.interval(self._settings)
@@ -180,9 +192,39 @@ class Supervisor:
             await asyncio.sleep(interval + random.uniform(0, spec.jitter))
         while True:
             await spec.function(self._app)
-            state.last_success = time.time()
-            state.failing_since = None
+            self._succeeded(spec, state)
             await asyncio.sleep(interval + random.uniform(0, spec.jitter))
+
+    async def _run_long(self, spec: TaskSpec, state: TaskState) -> None:
+        """Run the loop once; having run ``task_recovered_after`` seconds counts as a success."""
+        recovered_after = self._settings.task_recovered_after
+        timer = asyncio.get_running_loop().call_later(recovered_after, self._succeeded, spec, state)
+        try:
+            await spec.function(self._app)
+        finally:
+            timer.cancel()
+        raise RuntimeError("the long-running task returned; it should run until cancelled")
+
+    def _succeeded(self, spec: TaskSpec, state: TaskState) -> None:
+        state.last_success = time.time()
+        if state.failures:
+            log.info("task %s recovered after %d failure(s)", spec.name, state.failures)
+        state.failures = 0
+        state.failing_since = None
+
+    def _failed(self, spec: TaskSpec, state: TaskState, exc: Exception) -> None:
+        state.failures += 1
+        state.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        if state.failures == 1:
+            state.failing_since = time.time()
+            log.exception("task %s failed; restarting it", spec.name)
+        else:
+            log.warning(
+                "task %s failed again (%d in a row): %s",
+                spec.name,
+                state.failures,
+                state.last_error,
+            )
 
 
 SUPERVISOR = web.AppKey("supervisor", Supervisor)
@@ -190,6 +232,7 @@ SUPERVISOR = web.AppKey("supervisor", Supervisor)
 
 def setup(app: web.Application, tasks: Tasks) -> None:
     """Give the app a supervisor for ``tasks``; ``background_tasks`` starts and stops it."""
+    tasks.freeze()
     app[SUPERVISOR] = Supervisor(app, tasks.specs)
 
 
@@ -199,6 +242,31 @@ async def background_tasks(app: web.Application) -> AsyncIterator[None]:
     supervisor.start()
     yield
     await supervisor.stop(app[SHUTDOWN].remaining())
+
+
+async def keep_running(name: str, loop: Callable[[], Awaitable[None]]) -> NoReturn:
+    """Run ``loop`` for good: if it raises or returns, log it and start it again.
+
+    For the runtime's own loops, which must never end without a word. A loop that ran longer
+    than the longest pause is taken to have worked, so its next pause starts short again.
+    """
+    clock = asyncio.get_running_loop()
+    pause = FIRST_BACKOFF
+    while True:
+        started = clock.time()
+        try:
+            await loop()
+            error = None
+        except Exception as exc:
+            error = exc
+        if clock.time() - started > LOOP_BACKOFF_MAX:
+            pause = FIRST_BACKOFF
+        if error is None:
+            log.error("%s returned; starting it again in %.1fs", name, pause)
+        else:
+            log.error("%s crashed; starting it again in %.1fs", name, pause, exc_info=error)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, LOOP_BACKOFF_MAX)
 
 
 def _iso(timestamp: float | None) -> str | None:
