@@ -78,16 +78,19 @@ def broker_url(request: pytest.FixtureRequest) -> str:
 async def start(
     aiohttp_client: ClientFactory,
 ) -> AsyncIterator[Callable[[web.Application], Awaitable[Client]]]:
-    """Start an app (its cleanup contexts connect to the broker) and clear its queues after."""
-    started: list[web.Application] = []
+    """Start an app (its cleanup contexts connect to the broker); stop it and delete its queues
+    after the test."""
+    started: list[Client] = []
 
     async def run(app: web.Application) -> Client:
-        started.append(app)
-        return await aiohttp_client(app)
+        client = await aiohttp_client(app)
+        started.append(client)
+        return client
 
     yield run
-    for app in started:
-        broker = app[BROKER]
+    for client in started:
+        await client.close()  # first, or the service would declare again what is deleted
+        broker = client.app.get(BROKER)
         if isinstance(broker, AmqpBroker):
             await delete_topology(broker)
 

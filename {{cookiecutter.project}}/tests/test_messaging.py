@@ -64,14 +64,15 @@ async def test_bad_json_and_invalid_payloads_are_dead_lettered_at_once(
     raw = RawBroker(app)
     await raw.publish("test.ping", b"{not json")
     await raw.publish("test.ping", b'{"n": "many"}')
+    await raw.publish("test.ping", b'{"n": "7"}')  # strict: digits in a string are not a number
     await raw.publish("test.ping", b'{"n": 1}')
     letters: list[tuple[dict[str, object], bytes]] = []
 
-    async def two_dead_letters() -> bool:
+    async def three_dead_letters() -> bool:
         letters.extend(await raw.dead_letters())
-        return len(letters) >= 2
+        return len(letters) >= 3
 
-    await eventually(two_dead_letters)
+    await eventually(three_dead_letters)
     await eventually(lambda: _is(handled, [1]))
     by_body = {body: headers for headers, body in letters}
     assert by_body[b"{not json"]["x-attempts"] == 1
@@ -79,6 +80,7 @@ async def test_bad_json_and_invalid_payloads_are_dead_lettered_at_once(
     assert "JSON" in str(by_body[b"{not json"]["x-error"])
     assert by_body[b'{"n": "many"}']["x-original-routing-key"] == "test.ping"
     assert "n:" in str(by_body[b'{"n": "many"}']["x-error"])
+    assert by_body[b'{"n": "7"}']["x-error-type"] == "ValidationError"
 
 
 async def test_failing_handler_runs_max_attempts_then_dead_letters(

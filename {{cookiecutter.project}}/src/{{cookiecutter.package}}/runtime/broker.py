@@ -70,6 +70,7 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 def setup(app: web.Application, handlers: EventHandlers) -> None:
     """Create the broker chosen by the settings; it connects when the app starts."""
     settings = app[SETTINGS]
+    handlers.freeze()
     dispatcher = Dispatcher(app, handlers, settings.max_attempts)
     broker = create_broker(settings, dispatcher, handlers)
     app[DISPATCHER] = dispatcher

@@ -11,7 +11,9 @@ handler runs and the returned model is sent as JSON. Example use::
 Every error reaches the client as ``application/problem+json`` (RFC 9457): malformed JSON is 400,
 a body that does not fit the model is 422 with the fields at fault, a body over
 ``max_body_size`` is 413, an unknown route is 404, a publish the broker did not confirm is 503,
-and anything unexpected is 500 with the traceback in the log, never in the response.
+and anything unexpected is 500 with the traceback in the log, never in the response. Validation
+is strict, so what the OpenAPI document says is what is accepted: ``"12"`` or ``false`` is not a
+number.
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from aiohttp import hdrs, web
 from pydantic import BaseModel, ValidationError
-from pydantic.json_schema import models_json_schema
 
-from .messaging import PublishError
+from .messaging import PublishError, validate
+from .openapi import Operation, openapi_document
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +45,11 @@ BodyHandler = Callable[[web.Request, B], Awaitable[R | web.StreamResponse]]
 class HttpError(Exception):
     """An error to send to the client as problem JSON: ``raise HttpError(404, "no sensor 'x'")``."""
 
-    def __init__(self, status: int, detail: str, **extra: Any) -> None:
+    def __init__(self, status: int, detail: str, errors: list[dict[str, Any]] | None = None):
         super().__init__(detail)
         self.status = status
         self.detail = detail
-        self.extra = extra
+        self.errors = errors
 
 
 class ProblemDetail(BaseModel):
@@ -61,12 +63,19 @@ class ProblemDetail(BaseModel):
 
 
 def problem_response(
-    status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+    status: int,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
 ) -> web.Response:
-    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status}
-    body |= {"detail": detail, **extra}
+    problem = ProblemDetail(
+        title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors
+    )
     return web.Response(
-        text=json.dumps(body), status=status, content_type=PROBLEM_JSON, headers=headers
+        body=problem.model_dump_json(exclude_none=True).encode(),
+        status=status,
+        content_type=PROBLEM_JSON,
+        headers=headers,
     )
 
 
@@ -76,7 +85,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     try:
         return await handler(request)
     except HttpError as exc:
-        return problem_response(exc.status, exc.detail, **exc.extra)
+        return problem_response(exc.status, exc.detail, errors=exc.errors)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise  # redirects and the like are not errors
@@ -96,42 +105,27 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return problem_response(500, "internal error; the service log has the details")
 
 
-@dataclass(frozen=True)
-class Operation:
-    """One route, as the OpenAPI document describes it."""
-
-    method: str
-    path: str
-    name: str
-    summary: str
-    status: int
-    body: type[BaseModel] | None
-    response: type[BaseModel]
-    errors: tuple[int, ...]
-
-
 @dataclass
 class Routes:
-    """A table of typed routes; ``setup`` adds them to the app."""
+    """A table of typed routes; ``setup`` adds them to the app.
+
+    ``get`` and ``post`` are shorthands of ``route``, which declares any method::
+
+        @routes.route("PUT", "/sensors/{sensor}", body=SensorIn, response=SensorStats)
+        async def replace_sensor(request: web.Request, body: SensorIn) -> SensorStats: ...
+
+    A route declared after ``setup`` raises ``RuntimeError``, since it would never be served.
+    """
 
     operations: list[Operation] = field(default_factory=list)
     table: web.RouteTableDef = field(default_factory=web.RouteTableDef)
+    frozen: bool = False
 
     def get(
         self, path: str, *, response: type[R], summary: str = "", errors: tuple[int, ...] = ()
     ) -> Callable[[GetHandler[R]], GetHandler[R]]:
         """Declare a GET route whose handler returns a ``response`` model."""
-
-        def register(fn: GetHandler[R]) -> GetHandler[R]:
-            self._add("GET", path, fn, None, response, 200, summary, errors)
-
-            async def endpoint(request: web.Request) -> web.StreamResponse:
-                return _reply(await fn(request), 200)
-
-            self.table.get(path, name=fn.__name__)(endpoint)
-            return fn
-
-        return register
+        return self.route("GET", path, response=response, summary=summary, errors=errors)
 
     def post(
         self,
@@ -144,10 +138,28 @@ class Routes:
         errors: tuple[int, ...] = (),
     ) -> Callable[[BodyHandler[B, R]], BodyHandler[B, R]]:
         """Declare a POST route: the body is validated as ``body`` before the handler runs."""
-        return self._with_body("POST", path, body, response, status, summary, errors)
+        return self.route(
+            "POST", path, body=body, response=response, status=status, summary=summary,
+            errors=errors,
+        )  # fmt: skip
 
-    def put(
+    @overload
+    def route(
         self,
+        method: str,
+        path: str,
+        *,
+        body: None = None,
+        response: type[R],
+        status: int = 200,
+        summary: str = "",
+        errors: tuple[int, ...] = (),
+    ) -> Callable[[GetHandler[R]], GetHandler[R]]: ...
+
+    @overload
+    def route(
+        self,
+        method: str,
         path: str,
         *,
         body: type[B],
@@ -155,24 +167,39 @@ class Routes:
         status: int = 200,
         summary: str = "",
         errors: tuple[int, ...] = (),
-    ) -> Callable[[BodyHandler[B, R]], BodyHandler[B, R]]:
-        """Declare a PUT route: the body is validated as ``body`` before the handler runs."""
-        return self._with_body("PUT", path, body, response, status, summary, errors)
+    ) -> Callable[[BodyHandler[B, R]], BodyHandler[B, R]]: ...
 
-    def _with_body(
+    def route(
         self,
         method: str,
         path: str,
-        body: type[B],
-        response: type[R],
-        status: int,
-        summary: str,
-        errors: tuple[int, ...],
-    ) -> Callable[[BodyHandler[B, R]], BodyHandler[B, R]]:
-        def register(fn: BodyHandler[B, R]) -> BodyHandler[B, R]:
-            self._add(method, path, fn, body, response, status, summary, (400, 413, 422, *errors))
+        *,
+        body: type[BaseModel] | None = None,
+        response: type[BaseModel],
+        status: int = 200,
+        summary: str = "",
+        errors: tuple[int, ...] = (),
+    ) -> Callable[[Any], Any]:
+        """Declare a ``method`` route. With ``body``, the request body is validated as that
+        model and passed to the handler; a bad body is answered 400, 413, 415 or 422 without
+        calling it. The handler returns a ``response`` model, sent with ``status``."""
+        if self.frozen:
+            raise RuntimeError(
+                f"{method} {path} was declared after the app was built, so it would never be "
+                "served; declare routes at import time, before create_app"
+            )
+        if body is not None:
+            errors = (400, 413, 415, 422, *errors)
+
+        def register(fn: Callable[..., Awaitable[Reply]]) -> Callable[..., Awaitable[Reply]]:
+            doc = summary or (fn.__doc__ or "").strip().split("\n")[0]
+            self.operations.append(
+                Operation(method, path, fn.__name__, doc, status, body, response, errors)
+            )
 
             async def endpoint(request: web.Request) -> web.StreamResponse:
+                if body is None:
+                    return _reply(await fn(request), status)
                 return _reply(await fn(request, await read_body(request, body)), status)
 
             self.table.route(method, path, name=fn.__name__)(endpoint)
@@ -180,25 +207,10 @@ class Routes:
 
         return register
 
-    def _add(
-        self,
-        method: str,
-        path: str,
-        fn: Callable[..., Any],
-        body: type[BaseModel] | None,
-        response: type[BaseModel],
-        status: int,
-        summary: str,
-        errors: tuple[int, ...],
-    ) -> None:
-        doc = summary or (fn.__doc__ or "").strip().split("\n")[0]
-        self.operations.append(
-            Operation(method, path, fn.__name__, doc, status, body, response, errors)
-        )
-
 
 async def read_body(request: web.Request, model: type[B]) -> B:
-    """The request body validated as ``model``; raise ``HttpError`` 400, 413, 415 or 422."""
+    """The request body validated strictly as ``model`` (see ``messaging.validate``); raise
+    ``HttpError`` 400, 413, 415 or 422."""
     declared = request.headers.get(hdrs.CONTENT_TYPE)
     if declared and not (
         request.content_type == "application/json" or request.content_type.endswith("+json")
@@ -206,7 +218,7 @@ async def read_body(request: web.Request, model: type[B]) -> B:
         raise HttpError(415, f"send the body as application/json, not {request.content_type}")
     raw = await request.read()  # raises 413 past the app's client_max_size
     try:
-        return model.model_validate_json(raw)
+        return validate(model, raw)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False, include_context=False)
         if any(error["type"] == "json_invalid" for error in errors):
@@ -231,62 +243,15 @@ def setup(
 ) -> None:
     """Add the routes of ``tables`` and ``GET /openapi.json`` that describes them all."""
     operations = [operation for table in tables for operation in table.operations]
-    document = openapi_document(operations, title, version, description)
+    document = openapi_document(
+        operations, title, version, description, problem=ProblemDetail, problem_media=PROBLEM_JSON
+    )
     body = json.dumps(document).encode()
 
     async def openapi(request: web.Request) -> web.Response:
         return web.Response(body=body, content_type="application/json")
 
     for table in tables:
+        table.frozen = True
         app.router.add_routes(table.table)
     app.router.add_get("/openapi.json", openapi, name="openapi")
-
-
-def openapi_document(
-    operations: list[Operation], title: str, version: str, description: str
-) -> dict[str, Any]:
-    """An OpenAPI 3.1 document for ``operations``, with the pydantic models as schemas."""
-    models: list[tuple[type[BaseModel], Any]] = [(ProblemDetail, "serialization")]
-    for op in operations:
-        models.append((op.response, "serialization"))
-        if op.body is not None:
-            models.append((op.body, "validation"))
-    _, schemas = models_json_schema(models, ref_template="#/components/schemas/{model}")
-
-    def content(model: type[BaseModel], media: str = "application/json") -> dict[str, Any]:
-        return {media: {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
-
-    paths: dict[str, dict[str, Any]] = {}
-    for op in operations:
-        responses: dict[str, Any] = {
-            str(op.status): {
-                "description": HTTPStatus(op.status).phrase,
-                "content": content(op.response),
-            }
-        }
-        for status in sorted(set(op.errors)):
-            responses[str(status)] = {
-                "description": HTTPStatus(status).phrase,
-                "content": content(ProblemDetail, PROBLEM_JSON),
-            }
-        entry: dict[str, Any] = {
-            "operationId": op.name,
-            "summary": op.summary,
-            "responses": responses,
-        }
-        if op.body is not None:
-            entry["requestBody"] = {"required": True, "content": content(op.body)}
-        parameters = [
-            {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
-            for part in op.path.split("/")
-            if part.startswith("{") and part.endswith("}")
-        ]
-        if parameters:
-            entry["parameters"] = parameters
-        paths.setdefault(op.path, {})[op.method.lower()] = entry
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": title, "version": version, "description": description},
-        "paths": paths,
-        "components": {"schemas": schemas.get("$defs", {})},
-    }

@@ -14,7 +14,8 @@ Rules (the same for RabbitMQ and ``memory://``):
 - a handler that raises is retried after ``retry_delay``, up to ``max_attempts`` runs in all,
   counted in the ``x-attempts`` header; then the message is dead-lettered;
 - a body that is not valid JSON or not a valid payload is dead-lettered at once: retrying cannot
-  fix it;
+  fix it. Payloads are validated strictly (see ``validate``): ``"12"`` or ``false`` is not a
+  number;
 - a dead-lettered message carries headers saying why (``x-error-type``, ``x-error``,
   ``x-attempts``, ``x-original-routing-key``).
 """
@@ -26,7 +27,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -105,10 +106,19 @@ class Subscription(Generic[M]):
 
 
 class EventHandlers:
-    """The service's event handlers; each pattern becomes a binding of the service queue."""
+    """The service's event handlers; each pattern becomes a binding of the service queue.
+
+    The app reads them when it is built; subscribing after that raises ``RuntimeError``, since
+    the queue would never be bound to the new pattern.
+    """
 
     def __init__(self) -> None:
         self.subscriptions: list[Subscription[Any]] = []
+        self._frozen = False
+
+    def freeze(self) -> None:
+        """Refuse further subscriptions; ``create_app`` calls this."""
+        self._frozen = True
 
     def subscribe(self, pattern: str, model: type[M]) -> Callable[[Handler[M]], Handler[M]]:
         """Register the decorated function for messages whose routing key matches ``pattern``.
@@ -119,6 +129,11 @@ class EventHandlers:
         _check_pattern(pattern)
 
         def register(handler: Handler[M]) -> Handler[M]:
+            if self._frozen:
+                raise RuntimeError(
+                    f"{handler.__name__} subscribed to {pattern!r} after the app was built, so "
+                    "no message would reach it; subscribe at import time, before create_app"
+                )
             self.subscriptions.append(Subscription(pattern, model, handler))
             return handler
 
@@ -145,11 +160,8 @@ class Dispatcher:
         self._in_flight: set[asyncio.Task[Any]] = set()
 
     async def handle(self, delivery: Delivery) -> None:
-        """Handle one delivery; called by the broker in a task of its own per message."""
-        task = asyncio.current_task()
-        if task is None:  # called outside a task: there is nothing to wait for at shutdown
-            await self._handle(delivery)
-            return
+        """Handle one delivery; brokers call this in a task of its own per message."""
+        task = cast(asyncio.Task[Any], asyncio.current_task())
         self._in_flight.add(task)
         try:
             await self._handle(delivery)
@@ -178,7 +190,7 @@ class Dispatcher:
             await self._dead_letter(delivery, routing_key, attempt, LookupError("no handler"))
             return
         try:
-            event = subscription.model.model_validate_json(delivery.body)
+            event = validate(subscription.model, delivery.body)
         except ValidationError as exc:
             await self._dead_letter(delivery, routing_key, attempt, exc)
             return
@@ -223,6 +235,18 @@ class Dispatcher:
                 ERROR: reason,
             }
         )
+
+
+def validate(model: type[M], raw: bytes) -> M:
+    """``raw`` JSON as ``model``, strictly: each value must have the JSON type its schema says.
+
+    Pydantic's default (lax) mode takes ``"12"`` or ``false`` for a number, so a document would
+    promise one thing and the service accept another. A model that wants lax fields sets
+    ``strict`` in its ``model_config`` itself (``strict=True`` plus ``Field(strict=False)``
+    on those fields).
+    """
+    strict = None if "strict" in model.model_config else True
+    return model.model_validate_json(raw, strict=strict)
 
 
 def topic_matches(pattern: str, routing_key: str) -> bool:
