@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -93,6 +94,24 @@ def test_container_build_steps_install_a_runnable_service(
     out = run(app, str(app / ".venv/bin/measurement-service"), "--help")
     assert "--amqp-url" in out
     assert not (app / ".venv/bin/pytest").exists()  # no dev tools in the image
+
+
+def test_the_lowest_allowed_dependencies_pass_types_and_tests(
+    installed: dict[str, Path], tmp_path: Path, rabbitmq: Broker
+) -> None:
+    """What the generated CI's "dependencies" job does with ``lowest-direct``."""
+    project = tmp_path / "lowest"
+    shutil.copytree(installed["default"], project, ignore=shutil.ignore_patterns(".venv"))
+    run(project, uv(), "sync", "--quiet", "--upgrade", "--resolution", "lowest-direct")
+    listed = run(project, uv(), "pip", "list")
+    assert re.search(r"^aio-pika +10\.1\.0$", listed, re.MULTILINE), listed
+    out = run(project, uv(), "run", "--no-sync", "mypy")
+    assert "Success: no issues found" in out
+    pytest_run = (uv(), "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider")
+    run(project, *pytest_run, "--junitxml=lowest.xml", env=rabbitmq.env())
+    counts = pytest_counts(project, "lowest.xml")
+    assert counts["failures"] == counts["errors"] == 0
+    assert counts["tests"] >= 90
 
 
 @pytest.mark.parametrize("name", sorted(set(VARIANTS) - set(FULLY_CHECKED)))

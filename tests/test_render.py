@@ -60,6 +60,14 @@ def test_data_files_parse(rendered: Path) -> None:
     assert setup["with"]["python-version"] == "${{ matrix.python-version }}"
     commands = [step.get("run", "") for step in job["steps"]]
     assert any("mypy" in c for c in commands) and any("pytest" in c for c in commands)
+    # The runtime also runs on the lowest and the newest releases pyproject.toml allows.
+    deps = workflow["jobs"]["dependencies"]
+    resolutions = {entry["resolution"] for entry in deps["strategy"]["matrix"]["include"]}
+    assert resolutions == {"lowest-direct", "highest"}
+    steps = [step.get("run", "") for step in deps["steps"]]
+    assert "uv sync --upgrade --resolution ${{ matrix.resolution }}" in steps
+    assert "uv run --no-sync pytest -ra" in steps
+    assert deps["env"]["AMQP_URL"].startswith("amqp://")
 
 
 def test_python_version_reaches_every_tool(rendered: Path) -> None:

@@ -24,7 +24,7 @@ from {{ cookiecutter.package }}.app import create_app
 from {{ cookiecutter.package }}.runtime.amqp import AmqpBroker
 from {{ cookiecutter.package }}.runtime.broker import BROKER
 from {{ cookiecutter.package }}.runtime.memory import MemoryBroker, MemoryMessage
-from {{ cookiecutter.package }}.settings import Settings
+from {{ cookiecutter.package }}.settings import SETTINGS, Settings
 
 from .proxy import Proxy
 
@@ -57,10 +57,10 @@ def make_settings(**overrides: Any) -> Settings:
         "publish_timeout": 2.0,
         "connect_timeout": 5.0,
         "reconnect_interval": 0.2,
-        "watchdog_interval": 0.2,
         "shutdown_timeout": 2.0,
         "task_backoff_max": 0.05,
         "task_unhealthy_after": 0.2,
+        "task_recovered_after": 0.1,
         "summary_interval": 3600.0,
     }
     values.update(overrides)
@@ -96,14 +96,14 @@ async def start(
 
 
 async def delete_topology(broker: AmqpBroker) -> None:
-    settings = broker._settings
+    names = broker.topology.names
     # AMQP_URL rather than the app's URL, which may lead through a proxy a test has closed.
     connection = await aio_pika.connect(AMQP_URL)
     async with connection:
         channel = await connection.channel()
-        for queue in (broker.queue_name, broker.retry_queue_name, broker.dead_letter_queue_name):
+        for queue in (names.service, names.retry, names.dead_letter):
             await channel.queue_delete(queue, if_unused=False, if_empty=False)
-        await channel.exchange_delete(settings.exchange, if_unused=False)
+        await channel.exchange_delete(broker.topology.exchange, if_unused=False)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> None:
@@ -169,6 +169,7 @@ class RawBroker:
 
     def __init__(self, app: web.Application) -> None:
         self.broker = app[BROKER]
+        self.settings = app[SETTINGS]
 
     async def publish(self, routing_key: str, *bodies: bytes) -> None:
         """Send bytes as another service would, with no validation on the way."""
@@ -176,8 +177,7 @@ class RawBroker:
             for body in bodies:
                 self.broker.enqueue(MemoryMessage(routing_key, body))
             return
-        assert isinstance(self.broker, AmqpBroker)
-        settings = self.broker._settings
+        settings = self.settings
         async with await aio_pika.connect(settings.amqp_url.get_secret_value()) as connection:
             channel = await connection.channel()
             exchange = await channel.get_exchange(settings.exchange)
@@ -191,11 +191,10 @@ class RawBroker:
             self.broker.dead_letters.clear()
             return letters
         assert isinstance(self.broker, AmqpBroker)
-        settings = self.broker._settings
         found: list[tuple[dict[str, Any], bytes]] = []
-        async with await aio_pika.connect(settings.amqp_url.get_secret_value()) as connection:
+        async with await aio_pika.connect(AMQP_URL) as connection:
             channel = await connection.channel()
-            queue = await channel.get_queue(self.broker.dead_letter_queue_name)
+            queue = await channel.get_queue(self.broker.topology.names.dead_letter)
             while (message := await queue.get(no_ack=True, fail=False)) is not None:
                 found.append((dict(message.headers), message.body))
         return found

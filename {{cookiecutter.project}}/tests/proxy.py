@@ -9,15 +9,15 @@ from yarl import URL
 
 
 class Proxy:
-    """Forwards 127.0.0.1:``port`` to ``target``. ``cut`` drops every connection and refuses new
-    ones until ``restore``; ``freeze`` keeps connections open but silently drops their traffic,
-    as a dead network path does, until ``restore``."""
+    """Forwards 127.0.0.1:``port`` to ``target``. ``cut`` drops every connection and stops
+    listening, so new ones are refused as by a stopped broker, until ``restore``; ``freeze``
+    keeps connections open but silently drops their traffic, as a dead network path does, until
+    ``restore``."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.port = 0
         self._server: asyncio.Server | None = None
-        self._open = True
         self._frozen = False
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -30,7 +30,10 @@ class Proxy:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def cut(self) -> None:
-        self._open = False
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
         for writer in list(self._writers):
             writer.transport.abort()
         self._writers.clear()
@@ -38,20 +41,15 @@ class Proxy:
     def freeze(self) -> None:
         self._frozen = True
 
-    def restore(self) -> None:
-        self._open = True
+    async def restore(self) -> None:
         self._frozen = False
+        if self._server is None:
+            await self.start()
 
     async def close(self) -> None:
         await self.cut()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self._open:
-            writer.transport.abort()
-            return
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:

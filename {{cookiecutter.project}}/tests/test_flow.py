@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from uuid import uuid4
 
 import aio_pika
 import pytest
+from aio_pika.abc import AbstractChannel, AbstractQueue
 from aiohttp import web
+from pydantic import BaseModel
 
 from {{ cookiecutter.package }}.app import create_app
 from {{ cookiecutter.package }}.runtime.amqp import AmqpBroker
-from {{ cookiecutter.package }}.runtime.broker import BROKER
+from {{ cookiecutter.package }}.runtime.amqp.topology import Topology
+from {{ cookiecutter.package }}.runtime.broker import BROKER, PUBLISHER
+from {{ cookiecutter.package }}.runtime.messaging import PublishError
 from {{ cookiecutter.package }}.service.models import MeasurementRecorded
 from {{ cookiecutter.package }}.settings import Settings
 
@@ -92,6 +98,47 @@ async def test_alerts_reach_other_services_over_rabbitmq(
         assert message.content_type == "application/json"
         alert = json.loads(message.body)
         assert (alert["sensor"], alert["value"], alert["threshold"]) == ("boiler", 150.0, 100.0)
+
+
+async def test_alerts_survive_failed_publishes_and_readiness_recovers(
+    start: Callable[[web.Application], Awaitable[Client]],
+) -> None:
+    """The example's publish_alerts fails on a broker blip, is restarted, and recovers."""
+    settings = make_settings(
+        alert_threshold=100, task_unhealthy_after=0.3, task_recovered_after=0.1
+    )
+    app = create_app(settings)
+    broker = app[BROKER]
+    alerts: list[BaseModel] = []
+    failures = 3
+
+    class Blinking:
+        """The broker, but the first alerts it is given are not confirmed."""
+
+        async def publish(self, routing_key: str, event: BaseModel) -> None:
+            nonlocal failures
+            if routing_key == "sensor.alert":
+                if failures:
+                    failures -= 1
+                    raise PublishError("RabbitMQ did not confirm within 0.1s")
+                alerts.append(event)
+            await broker.publish(routing_key, event)
+
+    app[PUBLISHER] = Blinking()
+    client = await start(app)
+    await client.post("/measurements", json={"sensor": "boiler", "value": 150})
+
+    async def alert_sent() -> bool:
+        return len(alerts) == 1
+
+    await eventually(alert_sent)
+    await eventually(readiness_is(client, 200))
+    for _ in range(10):  # ready, and still ready well past task_unhealthy_after
+        assert (await client.get("/health/ready")).status == 200
+        await asyncio.sleep(0.1)
+    report = (await (await client.get("/health/ready")).json())["tasks"]["publish_alerts"]
+    assert report["restarts"] == 3
+    assert report["failing_since"] is None
 
 
 async def test_ready_when_connected_and_consuming(client: Client) -> None:
@@ -190,7 +237,7 @@ async def test_connection_cut_mid_stream_loses_nothing_and_readiness_follows(
     assert response.status == 503
     assert loop.time() - began < 2.0
 
-    proxy.restore()
+    await proxy.restore()
     await eventually(readiness_is(client, 200), within=15)
     await eventually(all_counted, within=30)
     # r.msg, not getMessage(): an aio-pika record has an argument whose repr raises.
@@ -217,7 +264,7 @@ async def test_heartbeats_notice_a_silently_dead_link(
     began = loop.time()
     await eventually(readiness_is(client, 503), within=10)
     assert loop.time() - began < 5  # a few heartbeats, not the OS's TCP timeout
-    proxy.restore()
+    await proxy.restore()
     await eventually(readiness_is(client, 200), within=15)
 
 
@@ -246,25 +293,102 @@ async def test_consuming_resumes_after_the_queue_is_deleted_on_the_server(
 
 
 @pytest.mark.rabbitmq
-async def test_watchdog_reopens_channels_that_recovery_left_closed(
+async def test_a_channel_rabbitmq_closes_is_reopened_and_its_exchange_declared_again(
     start: Callable[[web.Application], Awaitable[Client]],
 ) -> None:
     if not AMQP_URL:
         pytest.skip("set AMQP_URL to a RabbitMQ to run this")
-    client = await start(create_app(make_settings(amqp_url=AMQP_URL, watchdog_interval=0.1)))
-    broker = client.app[BROKER]
-    assert isinstance(broker, AmqpBroker)
-    # Closed from our side, aio-pika will not restore them: only the watchdog can.
-    assert broker._publishing is not None
-    assert broker._consuming is not None
-    await broker._publishing.close()
-    await broker._consuming.close()
-    assert (await client.get("/health/ready")).status == 503
+    settings = make_settings(amqp_url=AMQP_URL)
+    client = await start(create_app(settings))
+    async with await aio_pika.connect(AMQP_URL) as connection:
+        channel = await connection.channel()
+        await channel.exchange_delete(settings.exchange, if_unused=False)
+    # A publish to the deleted exchange makes RabbitMQ close the publishing channel (404).
+    response = await client.post("/measurements", json={"sensor": "x", "value": 1})
+    assert response.status == 503
     await eventually(readiness_is(client, 200))
-    response = await client.post("/measurements", json={"sensor": "w", "value": 1})
+
+    async def published_and_consumed() -> bool:
+        # The exchange went with its bindings: both must be back for the event to arrive.
+        response = await client.post("/measurements", json={"sensor": "again", "value": 1})
+        assert response.status == 202
+        await asyncio.sleep(0.1)
+        return (await client.get("/sensors/again")).status == 200
+
+    await eventually(published_and_consumed, within=10)
+
+
+@pytest.mark.rabbitmq
+async def test_the_connection_keeper_is_restarted_after_a_crash_of_its_own(
+    start: Callable[[web.Application], Awaitable[Client]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    if not AMQP_URL:
+        pytest.skip("set AMQP_URL to a RabbitMQ to run this")
+    settings = make_settings(amqp_url=AMQP_URL)
+    client = await start(create_app(settings))
+    declare = Topology.declare_queues
+    crashes: list[str] = []
+
+    async def crash_once(self: Topology, channel: AbstractChannel) -> AbstractQueue:
+        if not crashes:
+            crashes.append("crashed")
+            raise RuntimeError("a bug in the repair path")
+        return await declare(self, channel)
+
+    monkeypatch.setattr(Topology, "declare_queues", crash_once)
+    async with await aio_pika.connect(AMQP_URL) as connection:
+        channel = await connection.channel()
+        await channel.queue_delete(settings.service_name, if_unused=False, if_empty=False)
+    await eventually(readiness_is(client, 503))
+    await eventually(readiness_is(client, 200), within=10)  # restarted after a 1 s pause
+    assert crashes == ["crashed"]
+    ours = [r for r in caplog.records if r.name.startswith("{{ cookiecutter.package }}")]
+    [crash] = [r for r in ours if "keeper crashed" in r.getMessage()]
+    assert crash.levelno == logging.ERROR
+    assert crash.exc_info is not None
+    assert "a bug in the repair path" in str(crash.exc_info[1])
+    response = await client.post("/measurements", json={"sensor": "after", "value": 1})
     assert response.status == 202
 
     async def consumed() -> bool:
-        return (await client.get("/sensors/w")).status == 200
+        return (await client.get("/sensors/after")).status == 200
 
     await eventually(consumed)
+
+
+@pytest.mark.rabbitmq
+async def test_readiness_returns_within_3s_of_rabbitmq_accepting_again_after_a_long_outage(
+    start: Callable[[web.Application], Awaitable[Client]], proxy: Proxy
+) -> None:
+    # The default backoff: pauses of 50-100 % of 1, 2, 4, 8, 16 ... 30 s. Attempt 4 comes after
+    # 7.5 s at the earliest, and the pause after it is 8 s at least; RabbitMQ is back right after
+    # such an attempt, so only the probe can make the service notice within 3 s.
+    settings = make_settings(
+        amqp_url=proxy.url(AMQP_URL), reconnect_interval=1.0, reconnect_max=30.0
+    )
+    client = await start(create_app(settings))
+    await proxy.cut()
+    await eventually(readiness_is(client, 503))
+    await asyncio.sleep(8)
+    seen = await attempts(client)
+
+    async def an_attempt_just_failed() -> bool:
+        return await attempts(client) > seen
+
+    await eventually(an_attempt_just_failed, within=20)
+    loop = asyncio.get_running_loop()
+    await proxy.restore()
+    accepting = loop.time()
+    await eventually(readiness_is(client, 200), within=20)
+    lag = loop.time() - accepting
+    assert lag < 3.0, f"ready {lag:.1f}s after RabbitMQ accepted connections again"
+
+
+async def attempts(client: Client) -> int:
+    """Reconnection attempts so far, as readiness reports them during an outage."""
+    reason = (await (await client.get("/health/ready")).json())["reasons"][0]
+    found = re.search(r"\((\d+) attempt", reason)
+    assert found is not None, reason
+    return int(found.group(1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -12,7 +13,12 @@ from pydantic import BaseModel
 
 from {{ cookiecutter.package }}.app import create_app
 from {{ cookiecutter.package }}.runtime.broker import PUBLISHER
-from {{ cookiecutter.package }}.runtime.messaging import EventHandlers, topic_matches
+from {{ cookiecutter.package }}.runtime.messaging import (
+    Delivery,
+    Dispatcher,
+    EventHandlers,
+    topic_matches,
+)
 from {{ cookiecutter.package }}.runtime.tasks import Tasks
 from {{ cookiecutter.package }}.settings import Settings
 
@@ -184,3 +190,43 @@ async def test_an_unroutable_event_is_reported_once_per_routing_key(
     # r.msg and r.args, not getMessage(): an aio-pika record has an argument whose repr raises.
     reports = [r.args for r in caplog.records if "no queue is bound" in str(r.msg)]
     assert reports == [("nobody.listens",), ("nobody.else",)]
+
+
+async def test_a_fault_in_the_runtime_dead_letters_the_message_instead_of_looping(
+    start: Callable[[web.Application], Awaitable[Client]],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    handled: list[int] = []
+
+    async def handler(app: web.Application, ping: Ping) -> None:
+        handled.append(ping.n)
+
+    app = await start_with(start, settings, handler)
+    handle = Dispatcher.handle
+    faults: list[bytes] = []
+
+    async def broken(self: Dispatcher, delivery: Delivery) -> None:
+        if delivery.body == b'{"n": 13}':
+            faults.append(delivery.body)
+            raise RuntimeError("a bug in the runtime")
+        await handle(self, delivery)
+
+    monkeypatch.setattr(Dispatcher, "handle", broken)
+    raw = RawBroker(app)
+    await raw.publish("test.ping", b'{"n": 13}', b'{"n": 1}')
+    letters: list[tuple[dict[str, object], bytes]] = []
+
+    async def dead_lettered() -> bool:
+        letters.extend(await raw.dead_letters())
+        return bool(letters)
+
+    await eventually(dead_lettered)
+    await eventually(lambda: _is(handled, [1]))
+    await _settle()
+    assert [body for _, body in letters] == [b'{"n": 13}']
+    assert faults == [b'{"n": 13}']  # once: no redelivery loop
+    ours = [r for r in caplog.records if r.name.startswith("{{ cookiecutter.package }}")]
+    errors = [r for r in ours if "could not handle a test.ping message" in r.getMessage()]
+    assert [r.levelno for r in errors] == [logging.ERROR]

@@ -23,6 +23,7 @@ import aiohttp
 import pytest
 
 from .conftest import AMQP_URL, eventually, queued, wait_ready
+from .proxy import Proxy
 from .test_main import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,10 +167,8 @@ async def test_competing_replicas_share_the_stream_and_a_killed_one_loses_nothin
     not RESTART_COMMAND, reason="set AMQP_RESTART_COMMAND to a command that restarts RabbitMQ"
 )
 async def test_broker_restart_mid_stream_loses_nothing(name: str) -> None:
-    service = await launch(
-        name, AMQP_URL, "--prefetch", "5", "--reconnect-interval", "0.2", "--reconnect-max", "1",
-        "--watchdog-interval", "0.5",
-    )  # fmt: skip
+    # The default reconnection settings: recovery must not wait on a long backoff pause.
+    service = await launch(name, AMQP_URL, "--prefetch", "5")
     total = 3000
     await publish_jobs(name, range(total), seconds=0.02)  # about 12 s of work at prefetch 5
     statuses: list[int] = []
@@ -200,6 +199,8 @@ async def test_broker_restart_mid_stream_loses_nothing(name: str) -> None:
     assert await queued(name) > 1000  # the restart comes mid-stream
     restart = await asyncio.create_subprocess_shell(RESTART_COMMAND)
     assert await asyncio.wait_for(restart.wait(), 120) == 0
+    loop = asyncio.get_running_loop()
+    back = loop.time()  # the command returns once RabbitMQ accepts connections again
 
     async def all_handled() -> bool:
         return set(service.handled) == set(range(total))
@@ -207,8 +208,9 @@ async def test_broker_restart_mid_stream_loses_nothing(name: str) -> None:
     async def ready_again() -> bool:
         return statuses[-1:] == [200] and 503 in statuses
 
-    await eventually(all_handled, within=60)
     await eventually(ready_again, within=30)
+    lag = loop.time() - back
+    await eventually(all_handled, within=60)
     stop.set()
     await watcher
     service.process.send_signal(signal.SIGTERM)
@@ -217,5 +219,30 @@ async def test_broker_restart_mid_stream_loses_nothing(name: str) -> None:
     assert 503 in statuses  # readiness saw the broker go away ...
     assert statuses[-1] == 200, (last_report[0], "\n".join(service.log[-40:]))  # ... and back
     assert statuses.index(503) < len(statuses) - 1 - statuses[::-1].index(200)
+    assert lag < 3.0, f"ready {lag:.1f}s after RabbitMQ was back"
     duplicates = sum(count - 1 for count in service.handled.values())
     assert duplicates <= 5 * 2  # what was in flight when the connection dropped
+
+
+async def test_an_outage_is_one_warning_reminders_and_one_info_never_an_error(
+    name: str, proxy: Proxy
+) -> None:
+    service = await launch(
+        name, proxy.url(AMQP_URL), "--reconnect-interval", "0.2", "--reconnect-max", "1",
+        "--outage-reminder", "1",
+    )  # fmt: skip
+    await proxy.cut()
+    await asyncio.sleep(3.5)  # about a dozen failed attempts, three reminders
+    await proxy.restore()
+    await wait_ready(service.url, service.process, service.log)
+    service.process.send_signal(signal.SIGTERM)
+    assert await service.wait(within=15) == 0
+    log = "\n".join(service.log)
+    outage = service.log[next(i for i, line in enumerate(service.log) if "lost" in line) :]
+    levels = Counter(line.split()[2] for line in outage)
+    assert sum("lost the connection to RabbitMQ" in line for line in outage) == 1, log
+    assert 2 <= sum("still unreachable" in line for line in outage) <= 4, log
+    assert sum(" INFO " in line and "is back after" in line for line in outage) == 1, log
+    assert levels["ERROR"] == levels["CRITICAL"] == 0, log
+    assert levels["WARNING"] <= 1 + 4, log  # nothing but the loss and the reminders
+    assert not any(" aiormq" in line or " aio_pika" in line for line in service.log), log

@@ -1,30 +1,108 @@
-"""Reconnection backs off exponentially with jitter, and starts again from the base after a
-successful connect. No broker needed: the delays are computed from the connection's clock."""
+"""Reconnection, measured on the wire: a local server that turns every AMQP handshake away
+records when attempts and probes arrive. No broker needed; the delays come from settings."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 import pytest
-from yarl import URL
 
-from {{ cookiecutter.package }}.runtime.amqp import BackoffConnection
+from {{ cookiecutter.package }}.runtime.amqp.connection import Link
+
+from .conftest import make_settings
+
+AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
 
 
-async def test_pause_grows_with_the_outage_and_has_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
-    connection = BackoffConnection(URL("amqp://guest:guest@127.0.0.1:1/"), reconnect_interval=0.5)
-    connection.reconnect_max = 8.0
+@dataclass
+class Doorman:
+    """Accepts TCP connections and closes them: those that sent the AMQP header were connection
+    attempts, those that sent nothing were probes."""
+
+    port: int = 0
+    attempts: list[float] = field(default_factory=list)
+    probes: list[float] = field(default_factory=list)
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        now = asyncio.get_running_loop().time()
+        try:
+            first = await asyncio.wait_for(reader.read(8), 0.5)
+        except TimeoutError:
+            first = b""
+        (self.attempts if first == AMQP_HEADER else self.probes).append(now)
+        writer.transport.abort()
+
+
+@pytest.fixture
+async def doorman() -> AsyncIterator[Doorman]:
+    door = Doorman()
+    server = await asyncio.start_server(door.serve, "127.0.0.1", 0)
+    door.port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield door
+
+
+async def test_attempts_back_off_with_jitter_up_to_the_cap_and_probe_once_per_pause(
+    doorman: Doorman, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(
+        amqp_url=f"amqp://guest:guest@127.0.0.1:{doorman.port}/",
+        reconnect_interval=0.05,
+        reconnect_max=0.4,
+        outage_reminder=0.6,
+    )
+    link = Link(settings)
+    with caplog.at_level(logging.DEBUG, logger="{{ cookiecutter.package }}"):
+        reconnecting = asyncio.create_task(link.reconnect("connection reset by peer"))
+        await asyncio.sleep(3.0)
+        reconnecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reconnecting
+
+    gaps = [b - a for a, b in itertools.pairwise(doorman.attempts)]
+    assert len(gaps) >= 8, doorman.attempts
+    # Each pause is 50-100 % of a step that doubles from 0.05 s up to 0.4 s; a failed attempt
+    # and its probe add a few milliseconds.
+    for gap, step in zip(gaps, [0.1, 0.2, 0.4, 0.4, 0.4, 0.4, 0.4], strict=False):
+        assert step / 2 - 0.01 <= gap <= step + 0.1, gaps
+    assert max(gaps) <= 0.4 + 0.1  # capped
+    assert len({round(gap, 3) for gap in gaps[3:]}) > 1  # jitter: replicas drift apart
+    # The port accepts, so each pause probes it once and then just waits: a broker that is up
+    # but turns the service away is not pestered.
+    assert len(doorman.probes) <= len(doorman.attempts) + 1
+
+    ours = [r for r in caplog.records if r.name.startswith("{{ cookiecutter.package }}")]
+    warnings = [r.getMessage() for r in ours if r.levelno == logging.WARNING]
+    assert sum("lost the connection" in w for w in warnings) == 1
+    reminders = [w for w in warnings if "still unreachable" in w]
+    assert 3 <= len(reminders) <= 5  # about every 0.6 s of the 3 s
+    assert all(r.levelno < logging.ERROR for r in ours)
+    assert link.outage().startswith(f"connection to RabbitMQ at {link.safe_url} lost")
+
+
+async def test_start_up_retries_within_the_connect_timeout_then_says_what_to_do(
+    doorman: Doorman,
+) -> None:
+    from {{ cookiecutter.package }}.runtime.broker import StartupError
+
+    settings = make_settings(
+        amqp_url=f"amqp://guest:secret@127.0.0.1:{doorman.port}/",
+        connect_timeout=1.0,
+        reconnect_interval=0.05,
+        reconnect_max=0.2,
+    )
     loop = asyncio.get_running_loop()
-    now = loop.time()
-    monkeypatch.setattr(loop, "time", lambda: now)
-    assert all(0.25 <= connection.reconnect_interval <= 0.5 for _ in range(50))
-
-    connection._down_since = now  # the link just dropped
-    for down_for, low, high in ((0.0, 0.25, 0.5), (3.0, 1.5, 3.0), (6.0, 3.0, 6.0), (100, 4, 8)):
-        monkeypatch.setattr(loop, "time", lambda d=down_for: now + d)
-        pauses = {connection.reconnect_interval for _ in range(50)}
-        assert all(low <= pause <= high for pause in pauses)
-        assert len(pauses) > 1  # jitter: replicas do not retry in step
-
-    connection._down_since = None  # connected again: back to the base interval
-    assert all(0.25 <= connection.reconnect_interval <= 0.5 for _ in range(50))
+    began = loop.time()
+    with pytest.raises(StartupError) as caught:
+        await Link(settings).open()
+    assert 1.0 <= loop.time() - began < 2.0
+    assert len(doorman.attempts) >= 4  # it kept trying for the whole second
+    message = str(caught.value)
+    assert f"127.0.0.1:{doorman.port}" in message
+    assert "AMQP_URL" in message
+    assert "secret" not in message

@@ -60,6 +60,6 @@ async def test_in_flight_handlers_finish_or_go_back_to_the_queue(
         assert isinstance(broker, AmqpBroker)
 
         async def back_in_the_queue() -> bool:
-            return await queued(broker.queue_name) == 1
+            return await queued(broker.topology.names.service) == 1
 
         await eventually(back_in_the_queue)

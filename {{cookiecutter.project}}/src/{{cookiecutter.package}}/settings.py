@@ -91,13 +91,18 @@ class Settings(BaseSettings):
         description="AMQP heartbeat in seconds; a dead link is noticed in about 2x",
     )
     reconnect_interval: float = Field(
-        default=1.0, gt=0, description="seconds before the first reconnection attempt"
+        default=1.0,
+        gt=0,
+        description="seconds before the first reconnection attempt, and between probes of a "
+        "RabbitMQ that refuses connections",
     )
     reconnect_max: float = Field(
         default=30.0, gt=0, description="longest pause between reconnection attempts"
     )
-    watchdog_interval: float = Field(
-        default=5.0, gt=0, description="seconds between checks that channels and consumer are up"
+    outage_reminder: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds between log reminders while RabbitMQ stays unreachable",
     )
 
     # Background tasks and shutdown

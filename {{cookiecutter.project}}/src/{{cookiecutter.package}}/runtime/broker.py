@@ -1,6 +1,6 @@
 """The broker the service talks to, and its place in the app's start-up and shutdown.
 
-``amqp://`` and ``amqps://`` URLs get RabbitMQ (``amqp.py``); ``memory://`` gets the in-process
+``amqp://`` and ``amqps://`` URLs get RabbitMQ (``amqp/``); ``memory://`` gets the in-process
 broker (``memory.py``). Both follow the rules in ``messaging.py``. Example use::
 
     app.cleanup_ctx.append(broker.connection)  # connect and declare topology; close last

@@ -3,6 +3,7 @@
 It keeps RabbitMQ's rules for this one service: routing by topic pattern, at most ``prefetch``
 handlers at once, ack after the handler, retry after ``retry_delay``, a dead-letter list, and
 redelivery of what was not acked. Nothing leaves the process and nothing survives a restart.
+There is no consuming loop: a delivery starts when a message arrives or a handler slot frees.
 Example use::
 
     broker = MemoryBroker(settings, dispatcher, events)
@@ -14,15 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field, replace
-from typing import Any
-from uuid import uuid4
+from collections import deque
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
 from ..settings import Settings
 from .broker import BrokerStatus
 from .messaging import (
+    ERROR,
+    ERROR_TYPE,
     Dispatcher,
     EventHandlers,
     Headers,
@@ -40,8 +42,9 @@ class MemoryMessage:
     routing_key: str
     body: bytes
     headers: Headers = field(default_factory=dict)
-    message_id: str = field(default_factory=lambda: uuid4().hex)
-    redelivered: bool = False
+
+    def with_headers(self, headers: Headers) -> MemoryMessage:
+        return MemoryMessage(self.routing_key, self.body, dict(headers))
 
 
 class MemoryBroker:
@@ -52,10 +55,10 @@ class MemoryBroker:
         self._handlers = handlers
         self._prefetch = settings.prefetch
         self._retry_delay = settings.retry_delay
-        self._queue: asyncio.Queue[MemoryMessage] = asyncio.Queue()
+        self._ready: deque[MemoryMessage] = deque()
         self._retries: set[asyncio.TimerHandle] = set()
         self._deliveries: set[asyncio.Task[None]] = set()
-        self._pump: asyncio.Task[None] | None = None
+        self._consuming = False
         self._open = False
         self._unroutable = UnroutableLog()
         self.dead_letters: list[MemoryMessage] = []
@@ -63,7 +66,7 @@ class MemoryBroker:
     @property
     def queued(self) -> int:
         """Messages waiting in the service queue (not counting those in a handler)."""
-        return self._queue.qsize()
+        return len(self._ready)
 
     async def connect(self) -> None:
         log.warning(
@@ -79,20 +82,30 @@ class MemoryBroker:
 
     def enqueue(self, message: MemoryMessage) -> None:
         """Route a raw message into the service queue, as the shared exchange would."""
-        if self._handlers.find(message.routing_key) is not None:
-            self._queue.put_nowait(message)
-        else:
+        if self._handlers.find(message.routing_key) is None:
             self._unroutable.report(message.routing_key)
+            return
+        self._ready.append(message)
+        self._deliver_ready()
+
+    def retry_later(self, message: MemoryMessage) -> None:
+        """Put ``message`` back in the service queue after the retry delay."""
+        loop = asyncio.get_running_loop()
+
+        def requeue() -> None:
+            self._retries.discard(handle)
+            self._ready.append(message)
+            self._deliver_ready()
+
+        handle = loop.call_later(self._retry_delay, requeue)
+        self._retries.add(handle)
 
     async def start_consuming(self) -> None:
-        if self._pump is None:
-            self._pump = asyncio.create_task(self._consume(), name="memory-broker-consumer")
+        self._consuming = True
+        self._deliver_ready()
 
     async def stop_consuming(self) -> None:
-        if self._pump is not None:
-            self._pump.cancel()
-            await asyncio.gather(self._pump, return_exceptions=True)
-            self._pump = None
+        self._consuming = False
 
     async def close(self) -> None:
         await self.stop_consuming()
@@ -104,45 +117,38 @@ class MemoryBroker:
     async def status(self) -> BrokerStatus:
         if not self._open:
             return BrokerStatus(False, False, "the in-process broker is closed")
-        if self._pump is None:
+        if not self._consuming:
             return BrokerStatus(True, False, "the service's consumer is not registered")
         return BrokerStatus(True, True, "in-process broker (memory://)")
 
-    async def _consume(self) -> None:
-        slots = asyncio.Semaphore(self._prefetch)
-        while True:
-            await slots.acquire()
-            try:
-                message = await self._queue.get()
-            except asyncio.CancelledError:
-                slots.release()
-                raise
-            task = asyncio.create_task(self._deliver(message, slots))
+    def _deliver_ready(self) -> None:
+        while self._consuming and self._ready and len(self._deliveries) < self._prefetch:
+            task = asyncio.create_task(self._deliver(self._ready.popleft()))
             self._deliveries.add(task)
-            task.add_done_callback(self._deliveries.discard)
+            task.add_done_callback(self._delivered)
 
-    async def _deliver(self, message: MemoryMessage, slots: asyncio.Semaphore) -> None:
-        delivery = _MemoryDelivery(self, message)
+    def _delivered(self, task: asyncio.Task[None]) -> None:
+        self._deliveries.discard(task)
+        self._deliver_ready()
+
+    async def _deliver(self, message: MemoryMessage) -> None:
+        delivery = MemoryDelivery(self, message)
         try:
             await self._dispatcher.handle(delivery)
+        except Exception as exc:
+            # A fault of the runtime itself: keep the message, but never in a redelivery loop.
+            log.exception("could not handle a %s message; dead-lettering it", message.routing_key)
+            error = {ERROR_TYPE: type(exc).__name__, ERROR: str(exc)[:500]}
+            await delivery.dead_letter({**message.headers, **error})
         finally:
-            slots.release()
             if not delivery.settled:
                 # Like a closed channel in RabbitMQ: what was not acked is delivered again.
-                self._queue.put_nowait(replace(message, redelivered=True))
-
-    def _retry_later(self, message: MemoryMessage) -> None:
-        loop = asyncio.get_running_loop()
-
-        def requeue() -> None:
-            self._retries.discard(handle)
-            self._queue.put_nowait(message)
-
-        handle = loop.call_later(self._retry_delay, requeue)
-        self._retries.add(handle)
+                self._ready.append(message)
 
 
-class _MemoryDelivery:
+class MemoryDelivery:
+    """One message from the in-process broker, and the ways to settle it."""
+
     def __init__(self, broker: MemoryBroker, message: MemoryMessage) -> None:
         self._broker = broker
         self._message = message
@@ -155,14 +161,9 @@ class _MemoryDelivery:
         self.settled = True
 
     async def retry(self, headers: Headers) -> None:
-        self._broker._retry_later(_copy(self._message, headers))
+        self._broker.retry_later(self._message.with_headers(headers))
         self.settled = True
 
     async def dead_letter(self, headers: Headers) -> None:
-        self._broker.dead_letters.append(_copy(self._message, headers))
+        self._broker.dead_letters.append(self._message.with_headers(headers))
         self.settled = True
-
-
-def _copy(message: MemoryMessage, headers: Headers) -> MemoryMessage:
-    fields: dict[str, Any] = {"headers": dict(headers), "redelivered": False}
-    return replace(message, **fields)

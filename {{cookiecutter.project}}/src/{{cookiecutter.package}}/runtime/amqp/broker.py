@@ -1,0 +1,262 @@
+"""The ``Broker`` of ``amqp://`` and ``amqps://`` URLs: one connection with two channels, and
+one loop, the keeper, that puts back whatever breaks.
+
+- The connection drops (a broker restart, a network cut, missed heartbeats): the keeper
+  reconnects with backoff (``connection.py``), then reopens both channels.
+- A channel is closed by RabbitMQ (say, a publish to an exchange someone deleted): the keeper
+  reopens that channel and declares its part of the topology again, bindings included.
+- RabbitMQ cancels the consumer (say, the queue was deleted): the keeper declares the queue and
+  its bindings again on a new channel and consumes again.
+
+Readiness is 503, with the reason, until the keeper has put everything back. Example use::
+
+    broker = AmqpBroker(settings, dispatcher, events)
+    await broker.connect()
+    await broker.publish("measurement.recorded", event)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Literal
+
+import aiormq
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
+from pydantic import BaseModel
+
+from ...settings import ENV_PREFIX, Settings
+from ..broker import BrokerStatus, StartupError
+from ..messaging import Dispatcher, EventHandlers
+from ..tasks import keep_running
+from .connection import Backoff, Link, describe
+from .consuming import AmqpConsumer
+from .publishing import CHANNEL_ERRORS, AmqpPublisher
+from .topology import Topology
+
+log = logging.getLogger(__name__)
+
+Part = Literal["connection", "publishing", "consuming"]
+PARTS: tuple[Part, ...] = ("publishing", "consuming")  # the channels, in the order they open
+EVERYTHING: frozenset[Part] = frozenset({"connection", *PARTS})
+
+
+class AmqpBroker:
+    """RabbitMQ, as the service sees it: publish, consume, and a status for readiness."""
+
+    def __init__(self, settings: Settings, dispatcher: Dispatcher, handlers: EventHandlers) -> None:
+        self._link = Link(settings)
+        self.safe_url = self._link.safe_url
+        self.topology = Topology(settings, handlers.patterns)
+        self._publisher = AmqpPublisher(settings, self.safe_url)
+        self._consumer = AmqpConsumer(
+            dispatcher, self._publisher, self.topology.names, settings.retry_delay
+        )
+        self._cancel_timeout = settings.publish_timeout
+        self._connection: AbstractConnection | None = None
+        self._channels: dict[Part, AbstractChannel] = {}
+        self._queue: AbstractQueue | None = None
+        self._broken: set[Part] = set()
+        self._reason = ""
+        self._wake = asyncio.Event()
+        self._repairs = Backoff(settings.reconnect_interval, settings.reconnect_max)
+        self._consume = False
+        self._keeper: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def connect(self) -> None:
+        connection = await self._link.open()
+        self._watch_connection(connection)
+        try:
+            await self._open("publishing")
+            await self._open("consuming")
+        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+            await self.close()
+            raise StartupError(
+                f"RabbitMQ refused the service's topology: {exc}. A queue or exchange of that "
+                "name exists with other arguments (for example a classic queue where "
+                f"{ENV_PREFIX}QUEUE_TYPE says quorum); delete it or change the settings"
+            ) from None
+        except CHANNEL_ERRORS as exc:
+            await self.close()
+            raise StartupError(
+                f"RabbitMQ at {self.safe_url} failed while the service declared its queues: "
+                f"{describe(exc)}"
+            ) from None
+        self._keeper = asyncio.create_task(
+            keep_running("the AMQP connection keeper", self._keep), name="amqp-keeper"
+        )
+        names = self.topology.names
+        log.info(
+            "connected to RabbitMQ at %s: exchange %r, queue %r bound to %s",
+            self.safe_url,
+            self.topology.exchange,
+            names.service,
+            ", ".join(self.topology.patterns) or "nothing",
+        )
+
+    async def publish(self, routing_key: str, event: BaseModel) -> None:
+        await self._publisher.publish(routing_key, event)
+
+    async def start_consuming(self) -> None:
+        self._consume = True
+        if self._queue is not None and not self._consumer.registered:
+            await self._consumer.start(self._queue)
+        # Otherwise the consuming channel is being reopened, and the keeper starts consuming.
+
+    async def stop_consuming(self) -> None:
+        self._consume = False
+        connection = self._connection
+        if connection is None or not connection.connected.is_set() or "consuming" in self._broken:
+            self._consumer.forget()  # it went with its channel; cancelling would hang
+            return
+        await self._consumer.stop(self._cancel_timeout)
+
+    async def close(self) -> None:
+        self._closing = True
+        await self.stop_consuming()
+        self._publisher.close()
+        # The connection first: a repair under way then fails cleanly and the keeper goes idle,
+        # where cancelling it cannot interrupt a channel operation halfway.
+        connection, self._connection = self._connection, None
+        self._channels.clear()
+        if connection is not None:
+            try:
+                async with asyncio.timeout(self._cancel_timeout):
+                    await connection.close()
+            except CHANNEL_ERRORS as exc:  # TimeoutError is an OSError
+                log.warning("the connection to RabbitMQ did not close cleanly: %s", describe(exc))
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+            self._keeper = None
+
+    async def status(self) -> BrokerStatus:
+        if self._closing or self._connection is None:
+            return BrokerStatus(False, False, f"not connected to RabbitMQ at {self.safe_url}")
+        if "connection" in self._broken:
+            return BrokerStatus(False, False, self._link.outage())
+        if "publishing" in self._broken:
+            return BrokerStatus(False, False, f"reopening the publishing channel: {self._reason}")
+        if not self._consume:
+            return BrokerStatus(True, False, "the service's consumer is not registered")
+        if "consuming" in self._broken or not self._consumer.registered:
+            queue = self.topology.names.service
+            return BrokerStatus(True, False, f"consuming {queue} again after: {self._reason}")
+        return BrokerStatus(
+            True, True, f"consuming {self.topology.names.service} at {self.safe_url}"
+        )
+
+    async def _keep(self) -> None:
+        """Wait for something to break, then put it back; run by ``keep_running``."""
+        while True:
+            if self._closing or not self._broken:
+                await self._wake.wait()
+            self._wake.clear()
+            if not self._closing:
+                await self._repair()
+
+    async def _repair(self) -> None:
+        """One round of repair; what is still broken after it waits for the next round."""
+        reason = self._reason
+        channel_trouble = "connection" not in self._broken
+        if not channel_trouble:
+            self._watch_connection(await self._link.reconnect(reason))
+            self._broken.discard("connection")
+        for part in PARTS:
+            if part not in self._broken:
+                continue
+            try:
+                await self._open(part)
+            except CHANNEL_ERRORS as exc:
+                if self._closing:
+                    return
+                connection = self._connection
+                if connection is None or not connection.connected.is_set():
+                    self._trouble(EVERYTHING, describe(exc))
+                    return
+                pause = self._repairs.next()
+                log.warning(
+                    "could not reopen the %s channel (%s); trying again in %.1fs",
+                    part,
+                    describe(exc),
+                    pause,
+                )
+                await asyncio.sleep(pause)
+                return
+        if channel_trouble:
+            log.warning("%s; reopened it", reason)
+        self._repairs.reset()
+        self._link.recovered()
+
+    async def _open(self, part: Part) -> None:
+        """Open ``part``'s channel afresh on the current connection and declare its topology."""
+        connection = self._connection
+        if connection is None:  # closed meanwhile
+            raise aiormq.exceptions.ConnectionClosed(320, "the broker was closed")
+        old = self._channels.pop(part, None)
+        if old is not None and not old.is_closed:
+            with contextlib.suppress(*CHANNEL_ERRORS):
+                await old.close()
+        publishing = part == "publishing"
+        channel = await connection.channel(
+            publisher_confirms=publishing, on_return_raises=publishing
+        )
+        self._channels[part] = channel
+        channel.close_callbacks.add(self._on_channel_closed(part, channel))
+        if publishing:
+            self._publisher.attach(channel, await self.topology.declare_exchange(channel))
+            if self._queue is not None and "consuming" not in self._broken:
+                # The exchange may have been deleted, and its bindings with it.
+                await self.topology.bind(self._queue)
+        else:
+            self._queue = await self.topology.declare_queues(channel)
+            underlay = await channel.get_underlay_channel()
+            underlay.on_consumer_cancel_callbacks.add(self._on_consumer_cancelled(channel))
+            if self._consume:
+                await self._consumer.start(self._queue)
+        self._broken.discard(part)
+
+    def _watch_connection(self, connection: AbstractConnection) -> None:
+        self._connection = connection
+
+        def closed(_: object, exc: BaseException | None = None) -> None:
+            if connection is self._connection:
+                self._trouble(EVERYTHING, describe(exc))
+
+        connection.close_callbacks.add(closed)
+
+    def _on_channel_closed(
+        self, part: Part, channel: AbstractChannel
+    ) -> Callable[[object, BaseException | None], None]:
+        def closed(_: object, exc: BaseException | None = None) -> None:
+            if self._channels.get(part) is channel:
+                self._trouble({part}, f"the {part} channel was closed ({describe(exc)})")
+
+        return closed
+
+    def _on_consumer_cancelled(self, channel: AbstractChannel) -> Callable[[object], None]:
+        def cancelled(_: object) -> None:
+            if self._channels.get("consuming") is channel:
+                queue = self.topology.names.service
+                self._trouble({"consuming"}, f"RabbitMQ cancelled the consumer of {queue}")
+
+        return cancelled
+
+    def _trouble(self, parts: frozenset[Part] | set[Part], reason: str) -> None:
+        """Mark ``parts`` broken and wake the keeper; ignored once the broker is closing."""
+        if self._closing:
+            return
+        if "connection" in parts:
+            self._channels.clear()  # gone with it; their late close callbacks are ignored
+            self._queue = None
+        if "publishing" in parts:
+            self._publisher.detach()
+        if "consuming" in parts:
+            self._consumer.forget()
+        self._broken |= parts
+        self._reason = reason
+        self._wake.set()

@@ -1,0 +1,216 @@
+"""The connection to RabbitMQ, and getting it back: capped backoff with jitter, a probe that
+notices at once when a broker that refused connections accepts them again, and an outage told in
+a few log lines rather than one per attempt.
+
+An outage is logged once as a WARNING when it starts, again every ``outage_reminder`` seconds
+while it lasts, and once as INFO when the service works again; single attempts log at DEBUG.
+Example use::
+
+    link = Link(settings)
+    connection = await link.open()  # at start-up: tries for up to connect_timeout seconds
+    connection = await link.reconnect("connection reset")  # after a loss: returns once connected
+    link.recovered()  # channels and consumer are back too: the outage is over
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+
+import aio_pika
+import aiormq
+from aio_pika.abc import AbstractConnection
+from yarl import URL
+
+from ...settings import ENV_PREFIX, Settings
+from ..broker import StartupError
+
+log = logging.getLogger(__name__)
+
+# What a failed connection attempt raises: refused, unreachable, timed out, or turned away by
+# RabbitMQ itself (a wrong password, say). TimeoutError and ConnectionError are OSErrors.
+CONNECT_ERRORS = (OSError, aiormq.exceptions.AMQPError)
+
+
+def describe(exc: BaseException | None) -> str:
+    """An exception as one short line for logs and readiness."""
+    if exc is None:
+        return "closed without a reason"
+    text = str(exc) or repr(exc)
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+class Backoff:
+    """Pauses that double from ``first`` up to ``cap``, each a random 50 to 100 % of its step,
+    so replicas that lost the broker together do not come back in step."""
+
+    def __init__(self, first: float, cap: float) -> None:
+        self.first = first
+        self.cap = cap
+        self.step = 0
+
+    def next(self) -> float:
+        ceiling = min(self.first * 2.0 ** min(self.step, 30), self.cap)
+        self.step += 1
+        return ceiling * random.uniform(0.5, 1.0)
+
+    def reset(self) -> None:
+        self.step = 0
+
+
+class Link:
+    """Opens connections to the RabbitMQ in ``settings.amqp_url`` and keeps the outage's story."""
+
+    def __init__(self, settings: Settings) -> None:
+        url = URL(settings.amqp_url.get_secret_value())
+        if "heartbeat" not in url.query:
+            url = url.update_query(heartbeat=settings.heartbeat)
+        self.url = url
+        shown = url.with_query(None)
+        self.safe_url = str(shown.with_password("***") if shown.password else shown)
+        self._settings = settings
+        self._backoff = Backoff(settings.reconnect_interval, settings.reconnect_max)
+        self.down_since: float | None = None  # loop time the current outage began
+        self.attempts = 0
+        self.last_error = ""
+        self._reminded = 0.0
+
+    async def open(self) -> AbstractConnection:
+        """Connect at start-up, trying again with backoff for up to ``connect_timeout`` seconds.
+
+        Raise ``StartupError`` saying what to do if RabbitMQ cannot be reached in that time.
+        """
+        timeout = self._settings.connect_timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                connection = await self._connect(max(deadline - loop.time(), 0.1))
+            except CONNECT_ERRORS as exc:
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise StartupError(
+                        f"RabbitMQ at {self.safe_url} could not be reached within {timeout:g}s "
+                        f"({describe(exc)}); start it or set {ENV_PREFIX}AMQP_URL "
+                        "(memory:// runs without RabbitMQ)"
+                    ) from None
+                if self._backoff.step == 0:
+                    log.warning(
+                        "RabbitMQ at %s is not reachable yet (%s); trying for up to %gs",
+                        self.safe_url,
+                        describe(exc),
+                        timeout,
+                    )
+                await asyncio.sleep(min(self._backoff.next(), left))
+                continue
+            self._backoff.reset()
+            return connection
+
+    async def reconnect(self, reason: str) -> AbstractConnection:
+        """Connect again after ``reason`` took the connection away; return once connected.
+
+        The first call of an outage logs it; the outage lasts until ``recovered``.
+        """
+        loop = asyncio.get_running_loop()
+        if self.down_since is None:
+            self.down_since = self._reminded = loop.time()
+            self.attempts = 0
+            self.last_error = reason
+            log.warning(
+                "lost the connection to RabbitMQ at %s (%s); reconnecting", self.safe_url, reason
+            )
+        failed = False
+        while True:
+            await self._pause(self._backoff.next())
+            self.attempts += 1
+            try:
+                connection = await self._connect(self._settings.connect_timeout)
+            except CONNECT_ERRORS as exc:
+                failed = True
+                self.last_error = describe(exc)
+                log.debug("reconnection attempt %d failed: %s", self.attempts, self.last_error)
+                self._remind(loop.time())
+                continue
+            if failed:
+                # The broker is back: if the channels fail on it now, retry soon, not after
+                # the long pause the outage had grown to.
+                self._backoff.reset()
+            return connection
+
+    def recovered(self) -> None:
+        """The channels and consumer work again: end the outage, in the log too."""
+        if self.down_since is None:
+            return
+        took = asyncio.get_running_loop().time() - self.down_since
+        log.info(
+            "RabbitMQ at %s is back after %.1fs and %d attempt(s); channels and consumer restored",
+            self.safe_url,
+            took,
+            self.attempts,
+        )
+        self.down_since = None
+        self._backoff.reset()
+
+    def outage(self) -> str:
+        """The current outage in one line, for readiness."""
+        if self.down_since is None:
+            return f"connecting to RabbitMQ at {self.safe_url}"
+        took = asyncio.get_running_loop().time() - self.down_since
+        return (
+            f"connection to RabbitMQ at {self.safe_url} lost {took:.0f}s ago, reconnecting "
+            f"({self.attempts} attempt(s); last error: {self.last_error})"
+        )
+
+    async def _connect(self, within: float) -> AbstractConnection:
+        async with asyncio.timeout(within):
+            return await aio_pika.connect(
+                self.url,
+                timeout=within,
+                client_properties={"connection_name": self._settings.service_name},
+            )
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if RabbitMQ refused connections and now accepts one.
+
+        The probe is a bare TCP connect every ``reconnect_interval`` seconds while the port
+        refuses, which costs a down broker nothing. Once the port accepts, it is not probed again
+        in this pause, so a broker that is up but turns the service away is not pestered.
+        """
+        loop = asyncio.get_running_loop()
+        until = loop.time() + seconds
+        if await self._accepting():
+            await asyncio.sleep(max(until - loop.time(), 0))
+            return
+        while (left := until - loop.time()) > 0:
+            await asyncio.sleep(min(self._settings.reconnect_interval, left))
+            if await self._accepting():
+                log.debug("RabbitMQ at %s accepts connections again", self.safe_url)
+                return
+
+    async def _accepting(self) -> bool:
+        default_port = 5671 if self.url.scheme == "amqps" else 5672
+        try:
+            async with asyncio.timeout(min(self._settings.reconnect_interval, 1.0)):
+                _, writer = await asyncio.open_connection(
+                    self.url.host or "localhost", self.url.port or default_port
+                )
+        except OSError:
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+
+    def _remind(self, now: float) -> None:
+        if self.down_since is None or now - self._reminded < self._settings.outage_reminder:
+            return
+        self._reminded = now
+        log.warning(
+            "RabbitMQ at %s is still unreachable after %.0fs and %d attempt(s); last error: %s",
+            self.safe_url,
+            now - self.down_since,
+            self.attempts,
+            self.last_error,
+        )

@@ -1,0 +1,133 @@
+"""Publishing to RabbitMQ with confirms, on a channel of its own so that a slow consumer never
+holds up a publish. ``publish`` returns once RabbitMQ has the message, and raises
+``PublishError`` when it does not confirm within ``publish_timeout``; it never hangs and never
+claims a success it did not get. While the connection is being restored, a publish waits for it
+within that same time. Example use::
+
+    publisher = AmqpPublisher(settings, link.safe_url)
+    publisher.attach(channel, exchange)  # after each (re)connect; detach() when it is lost
+    await publisher.publish("measurement.recorded", event)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import aio_pika
+import aiormq
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
+from pydantic import BaseModel
+
+from ...settings import Settings
+from ..messaging import Headers, PublishError, UnroutableLog
+
+# What aio-pika and aiormq raise when the connection or a channel is gone or going; aio-pika's
+# own exceptions are aiormq's, and TimeoutError and ConnectionError are OSErrors.
+CHANNEL_ERRORS = (aiormq.exceptions.AMQPError, OSError)
+
+
+class AmqpPublisher:
+    """Sends the service's events to the shared exchange, and message copies to its queues."""
+
+    def __init__(self, settings: Settings, safe_url: str) -> None:
+        self._timeout = settings.publish_timeout
+        self._app_id = settings.service_name
+        self._safe_url = safe_url
+        self._channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        self._attached = asyncio.Event()
+        self._closed = False
+        self._unroutable = UnroutableLog()
+
+    @property
+    def ready(self) -> bool:
+        """Whether a publish can go out now."""
+        return self._attached.is_set() and not self._closed
+
+    def attach(self, channel: AbstractChannel, exchange: AbstractExchange) -> None:
+        """Publish on ``channel`` (with confirms) from now on."""
+        self._channel, self._exchange = channel, exchange
+        self._attached.set()
+
+    def detach(self) -> None:
+        """The channel is gone: publishes wait for the next ``attach``, within their timeout."""
+        self._attached.clear()
+        self._channel = self._exchange = None
+
+    def close(self) -> None:
+        """Publishes fail at once from now on."""
+        self._closed = True
+        self.detach()
+
+    async def publish(self, routing_key: str, event: BaseModel) -> None:
+        """Send ``event`` to the shared exchange; return once RabbitMQ confirmed it."""
+        message = aio_pika.Message(
+            event.model_dump_json().encode(),
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=uuid4().hex,
+            timestamp=datetime.now(UTC),
+            app_id=self._app_id,
+        )
+        try:
+            await self._send(message, routing_key, to_queue=False)
+        except aiormq.exceptions.PublishError:
+            self._unroutable.report(routing_key)
+
+    async def copy_to_queue(
+        self,
+        message: AbstractIncomingMessage,
+        queue: str,
+        headers: Headers,
+        expiration: float | None = None,
+    ) -> None:
+        """Send a copy of a delivered ``message`` straight to ``queue``, with ``headers``."""
+        copy = aio_pika.Message(
+            message.body,
+            headers=dict(headers),
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message.message_id or uuid4().hex,
+            timestamp=message.timestamp,
+            app_id=message.app_id,
+            expiration=expiration,
+        )
+        try:
+            await self._send(copy, queue, to_queue=True)
+        except aiormq.exceptions.PublishError:
+            raise PublishError(f"queue {queue} does not exist") from None
+
+    async def _send(self, message: aio_pika.Message, key: str, *, to_queue: bool) -> None:
+        """Publish and wait for the confirm within ``publish_timeout``, waiting for a channel
+        first if the connection is being restored. ``aiormq.exceptions.PublishError``
+        (returned as unroutable) is left to the caller."""
+        if self._closed:
+            raise PublishError(f"cannot publish {key}: the connection to RabbitMQ is closed")
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._attached.wait()
+                # A loss can come between the wake-up and here: wait() resumes a turn later.
+                exchange = self._exchange
+                if to_queue and self._channel is not None:
+                    exchange = self._channel.default_exchange
+                if exchange is None:
+                    raise PublishError(f"the connection to RabbitMQ was lost; {key} not sent")
+                await exchange.publish(message, routing_key=key, mandatory=True)
+        except TimeoutError:
+            if not self._attached.is_set():
+                raise PublishError(
+                    f"no connection to RabbitMQ at {self._safe_url} within {self._timeout:g}s; "
+                    f"the {key} message was not sent"
+                ) from None
+            raise PublishError(
+                f"RabbitMQ at {self._safe_url} did not confirm a {key} message within "
+                f"{self._timeout:g}s"
+            ) from None
+        except aiormq.exceptions.PublishError:
+            raise
+        except CHANNEL_ERRORS as exc:
+            raise PublishError(
+                f"RabbitMQ at {self._safe_url} refused a {key} message: {type(exc).__name__}: {exc}"
+            ) from exc

@@ -1,0 +1,92 @@
+"""What the service declares on RabbitMQ, at start-up and again after every reconnect:
+
+- the topic exchange ``settings.exchange``, shared by the services that talk to each other;
+- the service queue ``<service_name>``, durable (quorum by default), bound once per handler
+  pattern; messages RabbitMQ itself rejects go to the dead-letter queue;
+- ``<service_name>.retry``: failed messages wait there ``retry_delay`` seconds (a per-message
+  TTL), then RabbitMQ moves them back to the service queue alone, not to every subscriber;
+- ``<service_name>.dead-letter``: messages no retry can fix, with headers that say why.
+
+Example use::
+
+    topology = Topology(settings, events.patterns)
+    exchange = await topology.declare_exchange(publishing_channel)
+    queue = await topology.declare_queues(consuming_channel)  # and binds it
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+
+from ...settings import Settings
+
+
+@dataclass(frozen=True)
+class QueueNames:
+    """The service's three queues."""
+
+    service: str
+    retry: str
+    dead_letter: str
+
+    @classmethod
+    def of(cls, service_name: str) -> QueueNames:
+        return cls(service_name, f"{service_name}.retry", f"{service_name}.dead-letter")
+
+
+class Topology:
+    """Declares the exchange, the queues and the bindings of one service."""
+
+    def __init__(self, settings: Settings, patterns: list[str]) -> None:
+        self.names = QueueNames.of(settings.service_name)
+        self.exchange = settings.exchange
+        self.patterns = patterns
+        self._queue_type = settings.queue_type
+        self._prefetch = settings.prefetch
+        self._delivery_limit = settings.delivery_limit
+
+    async def declare_exchange(self, channel: AbstractChannel) -> AbstractExchange:
+        """The shared topic exchange, declared on ``channel``."""
+        return await channel.declare_exchange(
+            self.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+
+    async def declare_queues(self, channel: AbstractChannel) -> AbstractQueue:
+        """Set the prefetch of ``channel``, declare the three queues and bind the service queue.
+
+        The exchange must exist; ``declare_exchange`` on any channel of the connection does it.
+        """
+        names = self.names
+        await channel.set_qos(prefetch_count=self._prefetch)
+        queue_type: dict[str, Any] = {"x-queue-type": self._queue_type}
+        await channel.declare_queue(names.dead_letter, durable=True, arguments=queue_type)
+        await channel.declare_queue(
+            names.retry,
+            durable=True,
+            arguments={
+                # Classic, whatever the service queue is: it only holds messages for a while.
+                "x-queue-type": "classic",
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": names.service,
+            },
+        )
+        arguments: dict[str, Any] = {
+            **queue_type,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": names.dead_letter,
+        }
+        if self._queue_type == "quorum":
+            # Bounds redelivery of a message that crashes the process before any ack.
+            arguments["x-delivery-limit"] = self._delivery_limit
+        queue = await channel.declare_queue(names.service, durable=True, arguments=arguments)
+        await self.bind(queue)
+        return queue
+
+    async def bind(self, queue: AbstractQueue) -> None:
+        """Bind the service queue to the exchange once per handler pattern (idempotent)."""
+        for pattern in self.patterns:
+            await queue.bind(self.exchange, routing_key=pattern)
