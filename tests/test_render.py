@@ -117,3 +117,11 @@ def test_custom_answers_reach_every_file(tmp_path: Path) -> None:
     readme = (project / "README.md").read_text(encoding="utf-8")
     assert readme.startswith(f"# {CUSTOM['name']}\n")
     assert AWKWARD in readme
+
+
+def test_the_default_description_is_derived_from_the_name(tmp_path: Path) -> None:
+    project = bake(tmp_path, name="Billing Desk")
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    description = pyproject["project"]["description"]
+    assert description.startswith("Billing Desk: ")
+    assert "sensor" not in description.lower()  # nothing of the example's domain
