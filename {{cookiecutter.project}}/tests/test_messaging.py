@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from {{ cookiecutter.package }}.app import create_app
 from {{ cookiecutter.package }}.runtime.broker import PUBLISHER
@@ -18,6 +18,7 @@ from {{ cookiecutter.package }}.runtime.messaging import (
     Dispatcher,
     EventHandlers,
     topic_matches,
+    validate,
 )
 from {{ cookiecutter.package }}.runtime.tasks import Tasks
 from {{ cookiecutter.package }}.settings import Settings
@@ -45,6 +46,24 @@ class Ping(BaseModel):
 )
 def test_topic_matching_follows_rabbitmq(pattern: str, key: str, expected: bool) -> None:
     assert topic_matches(pattern, key) is expected
+
+
+def test_payloads_are_strict_unless_a_model_opts_a_field_out() -> None:
+    class Plain(BaseModel):
+        value: float
+
+    with pytest.raises(ValidationError, match="value"):
+        validate(Plain, b'{"value": "1"}')
+
+    class Reading(BaseModel):
+        model_config = ConfigDict(strict=True)
+
+        value: float
+        count: int = Field(strict=False)
+
+    assert validate(Reading, b'{"value": 1, "count": "7"}').count == 7
+    with pytest.raises(ValidationError, match="value"):
+        validate(Reading, b'{"value": "1", "count": 7}')
 
 
 async def start_with(
