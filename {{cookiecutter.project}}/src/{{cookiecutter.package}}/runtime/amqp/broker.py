@@ -32,7 +32,7 @@ from ..broker import BrokerStatus, StartupError
 from ..messaging import Dispatcher, EventHandlers
 from ..tasks import keep_running
 from .connection import Backoff, Link, describe
-from .consuming import AmqpConsumer
+from .consuming import AmqpConsumer, Settler
 from .publishing import CHANNEL_ERRORS, AmqpPublisher
 from .topology import Topology
 
@@ -51,9 +51,8 @@ class AmqpBroker:
         self.safe_url = self._link.safe_url
         self.topology = Topology(settings, handlers.patterns)
         self._publisher = AmqpPublisher(settings, self.safe_url)
-        self._consumer = AmqpConsumer(
-            dispatcher, self._publisher, self.topology.names, settings.retry_delay
-        )
+        settler = Settler(self._publisher, self.topology.names, settings.retry_delay)
+        self._consumer = AmqpConsumer(dispatcher, settler)
         self._cancel_timeout = settings.publish_timeout
         self._connection: AbstractConnection | None = None
         self._channels: dict[Part, AbstractChannel] = {}

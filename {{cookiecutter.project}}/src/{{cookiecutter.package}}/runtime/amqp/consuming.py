@@ -3,7 +3,8 @@ rules in ``messaging.py``. A retry or a dead letter is a copy sent to that queue
 ``AmqpPublisher.copy_to_queue``, then an ack, in that order: a crash between the two duplicates
 the message, never loses it. Example use::
 
-    consumer = AmqpConsumer(dispatcher, publisher, topology.names, settings.retry_delay)
+    settler = Settler(publisher, topology.names, settings.retry_delay)
+    consumer = AmqpConsumer(dispatcher, settler)
     await consumer.start(queue)  # after each (re)connect, while the service consumes
     await consumer.stop(within=5.0)
 """
@@ -25,17 +26,9 @@ log = logging.getLogger(__name__)
 class AmqpConsumer:
     """The service's one consumer of its queue."""
 
-    def __init__(
-        self,
-        dispatcher: Dispatcher,
-        publisher: AmqpPublisher,
-        names: QueueNames,
-        retry_delay: float,
-    ) -> None:
+    def __init__(self, dispatcher: Dispatcher, settler: Settler) -> None:
         self._dispatcher = dispatcher
-        self._publisher = publisher
-        self._names = names
-        self._retry_delay = retry_delay
+        self._settler = settler
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
 
@@ -67,9 +60,7 @@ class AmqpConsumer:
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         try:
-            await self._dispatcher.handle(
-                AmqpDelivery(message, self._publisher, self._names, self._retry_delay)
-            )
+            await self._dispatcher.handle(AmqpDelivery(message, self._settler))
         except CHANNEL_ERRORS as exc:
             # The channel went away before the message was settled: RabbitMQ redelivers it.
             log.warning(
@@ -84,20 +75,44 @@ class AmqpConsumer:
             await _reject(message)
 
 
-class AmqpDelivery:
-    """One message from RabbitMQ, and the ways to settle it."""
+class Settler:
+    """Retries and dead-letters a delivered message: a copy to that queue, then an ack."""
 
-    def __init__(
-        self,
-        message: AbstractIncomingMessage,
-        publisher: AmqpPublisher,
-        names: QueueNames,
-        retry_delay: float,
-    ) -> None:
-        self._message = message
+    def __init__(self, publisher: AmqpPublisher, names: QueueNames, retry_delay: float) -> None:
         self._publisher = publisher
         self._names = names
         self._retry_delay = retry_delay
+
+    async def retry(self, message: AbstractIncomingMessage, headers: Headers) -> None:
+        """Send ``message`` back to the service queue after the retry delay."""
+        await self._move(message, self._names.retry, headers, self._retry_delay)
+
+    async def dead_letter(self, message: AbstractIncomingMessage, headers: Headers) -> None:
+        """Keep ``message`` in the dead-letter queue."""
+        await self._move(message, self._names.dead_letter, headers)
+
+    async def _move(
+        self,
+        message: AbstractIncomingMessage,
+        queue: str,
+        headers: Headers,
+        expiration: float | None = None,
+    ) -> None:
+        try:
+            await self._publisher.copy_to_queue(message, queue, headers, expiration)
+        except PublishError as exc:
+            log.error("could not move a message to %s (%s); rejecting it instead", queue, exc)
+            await _reject(message)
+            return
+        await message.ack()
+
+
+class AmqpDelivery:
+    """One message from RabbitMQ, and the ways to settle it."""
+
+    def __init__(self, message: AbstractIncomingMessage, settler: Settler) -> None:
+        self._message = message
+        self._settler = settler
         self.routing_key = message.routing_key or ""
         self.body = message.body
         self.headers: Headers = dict(message.headers or {})
@@ -106,19 +121,10 @@ class AmqpDelivery:
         await self._message.ack()
 
     async def retry(self, headers: Headers) -> None:
-        await self._move(self._names.retry, headers, self._retry_delay)
+        await self._settler.retry(self._message, headers)
 
     async def dead_letter(self, headers: Headers) -> None:
-        await self._move(self._names.dead_letter, headers)
-
-    async def _move(self, queue: str, headers: Headers, expiration: float | None = None) -> None:
-        try:
-            await self._publisher.copy_to_queue(self._message, queue, headers, expiration)
-        except PublishError as exc:
-            log.error("could not move a message to %s (%s); rejecting it instead", queue, exc)
-            await _reject(self._message)
-            return
-        await self._message.ack()
+        await self._settler.dead_letter(self._message, headers)
 
 
 async def _reject(message: AbstractIncomingMessage) -> None:
