@@ -176,12 +176,20 @@ def wrk(
 async def fill_queue(url: str, exchange: str, routing_key: str, bodies: list[bytes]) -> None:
     import aio_pika
 
+    # Confirmed, and all in flight at once: closing an aio-pika connection drops what it has not
+    # written yet, so unconfirmed publishes could leave the queue short.
     async with await aio_pika.connect(url) as connection:
-        channel = await connection.channel(publisher_confirms=False)
+        channel = await connection.channel(publisher_confirms=True)
         target = await channel.get_exchange(exchange) if exchange else channel.default_exchange
-        for body in bodies:
-            message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
-            await target.publish(message, routing_key=routing_key)
+        await asyncio.gather(
+            *(
+                target.publish(
+                    aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                    routing_key=routing_key,
+                )
+                for body in bodies
+            )
+        )
 
 
 async def queue_length(url: str, name: str) -> int:

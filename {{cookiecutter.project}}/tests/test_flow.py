@@ -203,16 +203,21 @@ async def test_connection_cut_mid_stream_loses_nothing_and_readiness_follows(
     )
     client = await start(create_app(settings))
     total = 3000
-    # Another service fills the queue, straight to the broker rather than through the proxy.
+    # Another service fills the queue, straight to the broker rather than through the proxy,
+    # with confirms: closing the connection would drop what aio-pika has not written yet.
     async with await aio_pika.connect(AMQP_URL) as connection:
-        channel = await connection.channel(publisher_confirms=False)
+        channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(settings.exchange)
-        for _ in range(total):
+
+        def measurement() -> aio_pika.Message:
             event = MeasurementRecorded(
                 id=uuid4(), sensor="s", value=1.0, recorded_at=datetime.now(UTC)
             )
-            message = aio_pika.Message(event.model_dump_json().encode())
-            await exchange.publish(message, "measurement.recorded")
+            return aio_pika.Message(event.model_dump_json().encode())
+
+        await asyncio.gather(
+            *(exchange.publish(measurement(), "measurement.recorded") for _ in range(total))
+        )
 
     async def count() -> int:
         response = await client.get("/sensors/s")

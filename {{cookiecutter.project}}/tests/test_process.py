@@ -97,15 +97,21 @@ async def name() -> AsyncIterator[str]:
 
 
 async def publish_jobs(name: str, ids: range, seconds: float) -> None:
+    """Publish one job per id, returning once RabbitMQ has confirmed them all.
+
+    Confirms, because closing an aio-pika connection drops what it has not written yet: an
+    unconfirmed publish returns before its message left the process. They are all in flight at
+    once, so the queue still fills faster than the service drains it.
+    """
     async with await aio_pika.connect(AMQP_URL) as connection:
-        # No confirm per message, so the queue fills faster than the service drains it; closing
-        # the connection waits for what was sent, and tests count what arrived.
-        channel = await connection.channel(publisher_confirms=False)
+        channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(f"{name}.events")
-        for i in ids:
+
+        def job(i: int) -> aio_pika.Message:
             body = json.dumps({"id": i, "seconds": seconds}).encode()
-            message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
-            await exchange.publish(message, routing_key="test.job")
+            return aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+
+        await asyncio.gather(*(exchange.publish(job(i), routing_key="test.job") for i in ids))
 
 
 async def test_sigterm_finishes_http_and_messages_in_flight_and_exits_0(name: str) -> None:
