@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -14,7 +15,7 @@ import pytest
 
 from {{ cookiecutter.package }}.runtime.amqp.connection import Link
 
-from .conftest import make_settings
+from .conftest import eventually, make_settings
 
 AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
 
@@ -45,6 +46,14 @@ async def doorman() -> AsyncIterator[Doorman]:
     door.port = server.sockets[0].getsockname()[1]
     async with server:
         yield door
+
+
+@pytest.fixture
+def refused_port() -> int:
+    """A port nothing listens on, which a test may open later."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 async def test_attempts_back_off_with_jitter_up_to_the_cap_and_probe_once_per_pause(
@@ -106,3 +115,55 @@ async def test_start_up_retries_within_the_connect_timeout_then_says_what_to_do(
     assert f"127.0.0.1:{doorman.port}" in message
     assert "AMQP_URL" in message
     assert "secret" not in message
+
+
+async def test_a_broker_back_right_after_a_refused_attempt_is_tried_at_once(
+    refused_port: int,
+) -> None:
+    settings = make_settings(
+        amqp_url=f"amqp://guest:guest@127.0.0.1:{refused_port}/",
+        reconnect_interval=0.2,
+        reconnect_max=3.2,
+        outage_reminder=0.001,  # a reminder after every failed attempt: the moment to act
+    )
+    link = Link(settings)
+    loop = asyncio.get_running_loop()
+    listening: list[socket.socket] = []
+    opened: list[float] = []
+
+    class OpenThePortAfterTheThirdRefusal(logging.Handler):
+        """Runs between a refused attempt and the probe that starts the next pause."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if "still unreachable" in record.getMessage() and link.attempts >= 3 and not opened:
+                sock = socket.socket()
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(("127.0.0.1", refused_port))
+                sock.listen()
+                listening.append(sock)
+                opened.append(loop.time())
+
+    door = Doorman()
+    logger = logging.getLogger("{{ cookiecutter.package }}.runtime.amqp.connection")
+    handler = OpenThePortAfterTheThirdRefusal()
+    logger.addHandler(handler)
+    reconnecting = asyncio.create_task(link.reconnect("connection reset by peer"))
+    try:
+
+        async def port_opened() -> bool:
+            return bool(opened)
+
+        async def attempted() -> bool:
+            return bool(door.attempts)
+
+        await eventually(port_opened, within=5)
+        async with await asyncio.start_server(door.serve, sock=listening[0]):
+            await eventually(attempted, within=5)
+    finally:
+        logger.removeHandler(handler)
+        reconnecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reconnecting
+    # The pause after the third attempt is 0.8 to 1.6 s; but the port refused at the last probe
+    # and accepts now, so the next attempt comes at once.
+    assert door.attempts[0] - opened[0] < 0.5

@@ -76,6 +76,7 @@ class Link:
         self.attempts = 0
         self.last_error = ""
         self._reminded = 0.0
+        self._port_was_open = True  # what the last probe saw
 
     async def open(self) -> AbstractConnection:
         """Connect at start-up, trying again with backoff for up to ``connect_timeout`` seconds.
@@ -118,6 +119,7 @@ class Link:
             self.down_since = self._reminded = loop.time()
             self.attempts = 0
             self.last_error = reason
+            self._port_was_open = True
             log.warning(
                 "lost the connection to RabbitMQ at %s (%s); reconnecting", self.safe_url, reason
             )
@@ -175,17 +177,24 @@ class Link:
         """Sleep ``seconds``, or less if RabbitMQ refused connections and now accepts one.
 
         The probe is a bare TCP connect every ``reconnect_interval`` seconds while the port
-        refuses, which costs a down broker nothing. Once the port accepts, it is not probed again
-        in this pause, so a broker that is up but turns the service away is not pestered.
+        refuses, which costs a down broker nothing. A port that accepts now but refused at the
+        last probe means RabbitMQ just came back (perhaps while the last attempt was being
+        refused): the pause ends at once. A port that accepted at the last probe too means a
+        broker that is up but turns the service away: the pause is slept out, unprobed.
         """
         loop = asyncio.get_running_loop()
         until = loop.time() + seconds
-        if await self._accepting():
+        was_open, self._port_was_open = self._port_was_open, await self._accepting()
+        if self._port_was_open:
+            if not was_open:
+                log.debug("RabbitMQ at %s accepts connections again", self.safe_url)
+                return
             await asyncio.sleep(max(until - loop.time(), 0))
             return
         while (left := until - loop.time()) > 0:
             await asyncio.sleep(min(self._settings.reconnect_interval, left))
             if await self._accepting():
+                self._port_was_open = True
                 log.debug("RabbitMQ at %s accepts connections again", self.safe_url)
                 return
 
