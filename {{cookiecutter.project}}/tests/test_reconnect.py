@@ -16,6 +16,7 @@ import pytest
 from {{ cookiecutter.package }}.runtime.amqp.connection import Link
 
 from .conftest import eventually, make_settings
+from .test_main import free_port
 
 AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
 
@@ -46,14 +47,6 @@ async def doorman() -> AsyncIterator[Doorman]:
     door.port = server.sockets[0].getsockname()[1]
     async with server:
         yield door
-
-
-@pytest.fixture
-def refused_port() -> int:
-    """A port nothing listens on, which a test may open later."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_attempts_back_off_with_jitter_up_to_the_cap_and_probe_once_per_pause(
@@ -117,9 +110,8 @@ async def test_start_up_retries_within_the_connect_timeout_then_says_what_to_do(
     assert "secret" not in message
 
 
-async def test_a_broker_back_right_after_a_refused_attempt_is_tried_at_once(
-    refused_port: int,
-) -> None:
+async def test_a_broker_back_right_after_a_refused_attempt_is_tried_at_once() -> None:
+    refused_port = free_port()  # nothing listens there until the test opens it
     settings = make_settings(
         amqp_url=f"amqp://guest:guest@127.0.0.1:{refused_port}/",
         reconnect_interval=0.2,
