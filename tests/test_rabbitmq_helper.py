@@ -34,22 +34,23 @@ def test_node_restarts_and_leaves_nothing_when_stopped(
     caller.mkdir()
     monkeypatch.chdir(caller)  # the helper must write nothing where it was called from
     node = ThrowawayRabbitMQ()
-    node.start()
-    folder = node.folder
-    assert folder is not None and folder.is_dir()
-    assert amqp_answers(node.port)
-    assert node.url == f"amqp://guest:guest@127.0.0.1:{node.port}/"
-    restart = subprocess.run(node.restart_command, shell=True, capture_output=True, check=False)
-    assert restart.returncode == 0, restart.stderr
-    assert amqp_answers(node.port)
+    try:
+        node.start()
+        folder = node.folder
+        assert folder is not None and folder.is_dir()
+        assert amqp_answers(node.port)
+        assert node.url == f"amqp://guest:guest@127.0.0.1:{node.port}/"
+        restart = subprocess.run(node.restart_command, shell=True, capture_output=True, check=False)
+        assert restart.returncode == 0, restart.stderr
+        assert amqp_answers(node.port)
 
-    # A second node of the same name crashes at boot, and the Erlang VM writes erl_crash.dump.
-    twin = ThrowawayRabbitMQ(start_timeout=60, node=node.node)
-    with pytest.raises(RabbitMQUnavailable, match="did not start"):
-        twin.start()
-    assert twin.folder is None  # its folder, crash dump included, is gone
-
-    node.stop()
+        # A second node of the same name crashes at boot, and the VM writes erl_crash.dump.
+        twin = ThrowawayRabbitMQ(start_timeout=60, node=node.node)
+        with pytest.raises(RabbitMQUnavailable, match="did not start"):
+            twin.start()
+        assert twin.folder is None  # its folder, crash dump included, is gone
+    finally:
+        node.stop()  # also when an assertion failed: a node left running outlives the tests
     assert not amqp_answers(node.port)
     assert not Path(folder).exists()
     node.stop()  # safe twice
