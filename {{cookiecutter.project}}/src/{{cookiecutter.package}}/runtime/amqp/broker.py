@@ -31,9 +31,9 @@ from ...settings import ENV_PREFIX, Settings
 from ..broker import BrokerStatus, StartupError
 from ..messaging import Dispatcher, EventHandlers
 from ..tasks import keep_running
-from .connection import Backoff, Link, describe
+from .connection import AMQP_ERRORS, Backoff, Link, describe
 from .consuming import AmqpConsumer, Settler
-from .publishing import CHANNEL_ERRORS, AmqpPublisher
+from .publishing import AmqpPublisher
 from .topology import Topology
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class AmqpBroker:
                 "name exists with other arguments (for example a classic queue where "
                 f"{ENV_PREFIX}QUEUE_TYPE says quorum); delete it or change the settings"
             ) from None
-        except CHANNEL_ERRORS as exc:
+        except AMQP_ERRORS as exc:
             await self.close()
             raise StartupError(
                 f"RabbitMQ at {self.safe_url} failed while the service declared its queues: "
@@ -107,8 +107,7 @@ class AmqpBroker:
 
     async def stop_consuming(self) -> None:
         self._consume = False
-        connection = self._connection
-        if connection is None or not connection.connected.is_set() or "consuming" in self._broken:
+        if not self._connected() or "consuming" in self._broken:
             self._consumer.forget()  # it went with its channel; cancelling would hang
             return
         await self._consumer.stop(self._cancel_timeout)
@@ -125,7 +124,7 @@ class AmqpBroker:
             try:
                 async with asyncio.timeout(self._cancel_timeout):
                     await connection.close()
-            except CHANNEL_ERRORS as exc:  # TimeoutError is an OSError
+            except AMQP_ERRORS as exc:  # TimeoutError is an OSError
                 log.warning("the connection to RabbitMQ did not close cleanly: %s", describe(exc))
         if self._keeper is not None:
             self._keeper.cancel()
@@ -170,11 +169,10 @@ class AmqpBroker:
                 continue
             try:
                 await self._open(part)
-            except CHANNEL_ERRORS as exc:
+            except AMQP_ERRORS as exc:
                 if self._closing:
                     return
-                connection = self._connection
-                if connection is None or not connection.connected.is_set():
+                if not self._connected():
                     self._trouble(EVERYTHING, describe(exc))
                     return
                 pause = self._repairs.next()
@@ -198,7 +196,7 @@ class AmqpBroker:
             raise aiormq.exceptions.ConnectionClosed(320, "the broker was closed")
         old = self._channels.pop(part, None)
         if old is not None and not old.is_closed:
-            with contextlib.suppress(*CHANNEL_ERRORS):
+            with contextlib.suppress(*AMQP_ERRORS):
                 await old.close()
         publishing = part == "publishing"
         channel = await connection.channel(
@@ -218,6 +216,10 @@ class AmqpBroker:
             if self._consume:
                 await self._consumer.start(self._queue)
         self._broken.discard(part)
+
+    def _connected(self) -> bool:
+        connection = self._connection
+        return connection is not None and connection.connected.is_set()
 
     def _watch_connection(self, connection: AbstractConnection) -> None:
         self._connection = connection

@@ -29,9 +29,10 @@ from ..broker import StartupError
 
 log = logging.getLogger(__name__)
 
-# What a failed connection attempt raises: refused, unreachable, timed out, or turned away by
-# RabbitMQ itself (a wrong password, say). TimeoutError and ConnectionError are OSErrors.
-CONNECT_ERRORS = (OSError, aiormq.exceptions.AMQPError)
+# What aio-pika and aiormq raise when a connection attempt fails (refused, unreachable, timed
+# out, turned away by RabbitMQ) or a connection or channel is gone or going. aio-pika's own
+# exceptions are aiormq's; TimeoutError and ConnectionError are OSErrors.
+AMQP_ERRORS = (aiormq.exceptions.AMQPError, OSError)
 
 
 def describe(exc: BaseException | None) -> str:
@@ -89,7 +90,7 @@ class Link:
         while True:
             try:
                 connection = await self._connect(max(deadline - loop.time(), 0.1))
-            except CONNECT_ERRORS as exc:
+            except AMQP_ERRORS as exc:
                 left = deadline - loop.time()
                 if left <= 0:
                     raise StartupError(
@@ -129,7 +130,7 @@ class Link:
             self.attempts += 1
             try:
                 connection = await self._connect(self._settings.connect_timeout)
-            except CONNECT_ERRORS as exc:
+            except AMQP_ERRORS as exc:
                 failed = True
                 self.last_error = describe(exc)
                 log.debug("reconnection attempt %d failed: %s", self.attempts, self.last_error)

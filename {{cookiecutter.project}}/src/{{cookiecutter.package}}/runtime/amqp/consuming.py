@@ -17,7 +17,8 @@ import logging
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
 from ..messaging import Dispatcher, Headers, PublishError
-from .publishing import CHANNEL_ERRORS, AmqpPublisher
+from .connection import AMQP_ERRORS
+from .publishing import AmqpPublisher
 from .topology import QueueNames
 
 log = logging.getLogger(__name__)
@@ -55,13 +56,13 @@ class AmqpConsumer:
         try:
             async with asyncio.timeout(within):
                 await queue.cancel(tag)
-        except CHANNEL_ERRORS:  # TimeoutError is an OSError
+        except AMQP_ERRORS:  # TimeoutError is an OSError
             log.warning("could not cancel the consumer cleanly; closing the channel stops it")
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         try:
             await self._dispatcher.handle(AmqpDelivery(message, self._settler))
-        except CHANNEL_ERRORS as exc:
+        except AMQP_ERRORS as exc:
             # The channel went away before the message was settled: RabbitMQ redelivers it.
             log.warning(
                 "could not settle a %s message (%s); it will be redelivered",
@@ -133,5 +134,5 @@ async def _reject(message: AbstractIncomingMessage) -> None:
         return
     try:
         await message.reject(requeue=False)
-    except CHANNEL_ERRORS as exc:
+    except AMQP_ERRORS as exc:
         log.warning("could not reject a message (%s); it will be redelivered", exc)

@@ -22,10 +22,7 @@ from pydantic import BaseModel
 
 from ...settings import Settings
 from ..messaging import Headers, PublishError, UnroutableLog
-
-# What aio-pika and aiormq raise when the connection or a channel is gone or going; aio-pika's
-# own exceptions are aiormq's, and TimeoutError and ConnectionError are OSErrors.
-CHANNEL_ERRORS = (aiormq.exceptions.AMQPError, OSError)
+from .connection import AMQP_ERRORS
 
 
 class AmqpPublisher:
@@ -40,11 +37,6 @@ class AmqpPublisher:
         self._attached = asyncio.Event()
         self._closed = False
         self._unroutable = UnroutableLog()
-
-    @property
-    def ready(self) -> bool:
-        """Whether a publish can go out now."""
-        return self._attached.is_set() and not self._closed
 
     def attach(self, channel: AbstractChannel, exchange: AbstractExchange) -> None:
         """Publish on ``channel`` (with confirms) from now on."""
@@ -127,7 +119,7 @@ class AmqpPublisher:
             ) from None
         except aiormq.exceptions.PublishError:
             raise
-        except CHANNEL_ERRORS as exc:
+        except AMQP_ERRORS as exc:
             raise PublishError(
                 f"RabbitMQ at {self._safe_url} refused a {key} message: {type(exc).__name__}: {exc}"
             ) from exc
