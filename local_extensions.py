@@ -1,26 +1,106 @@
-"""A Jinja extension that cookiecutter loads from this template (``_extensions`` in
-cookiecutter.json).
+"""Jinja extensions of this template, loaded by cookiecutter (``_extensions`` in cookiecutter.json)
+and by copier (``_jinja_extensions`` in copier.yml), so that both render the same tree.
 
-Cookiecutter creates the project folder before the pre-generation hook checks the answers, and
-when the hook fails it removes that folder alone: a ``project`` of ``a/b`` would leave ``a/``
-behind, and one of ``..`` or ``""`` would stop cookiecutter before the hook could say why. So the
-top folder's name is rendered as one plain path segment; cookiecutter's own clean-up then removes
-all it made, and the hook still sees, and rejects, the raw answer.
+- ``TemplateFacts`` gives every file ``template_version`` (the newest version in CHANGELOG.md,
+  the one place it is written), the ``answer_problem`` filter that copier's validators call, and
+  ``next_steps``, the message after generation. Both filters run the hooks' own functions, so
+  the two tools reject the same answers with the same sentences.
+- ``CookiecutterNamespace`` (copier only) lets the files say ``cookiecutter.project`` as they do
+  for cookiecutter: it puts copier's answers under that name.
+- ``FlatProjectFolder`` (cookiecutter only) renders the top folder's name as one path segment.
+  Cookiecutter creates that folder before the pre-generation hook checks the answers, and when
+  the hook fails it removes that folder alone: a ``project`` of ``a/b`` would leave ``a/``
+  behind, and one of ``..`` or ``""`` would stop cookiecutter before the hook could say why. So
+  the name is flattened; cookiecutter's clean-up then removes all it made, and the hook still
+  sees, and rejects, the raw answer.
+
+Example use, in a template file: ``version = "{{ template_version }}"``.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import re
+from collections.abc import MutableMapping
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
 from jinja2 import Environment
 from jinja2.ext import Extension
 
+ROOT = Path(__file__).resolve().parent
 PROJECT_FOLDER = "{{cookiecutter.project}}"
 INVALID = "_invalid-project-name"
+RELEASE = re.compile(r"^## (\d+\.\d+\.\d+)\b", re.MULTILINE)
+QUESTIONS = (
+    "name", "project", "package", "description", "author", "email", "python_version",
+    "http_port", "exchange",
+)  # fmt: skip
+
+
+def template_version() -> str:
+    """The newest release named in CHANGELOG.md (its first ``## X.Y.Z`` heading)."""
+    found = RELEASE.search((ROOT / "CHANGELOG.md").read_text(encoding="utf-8"))
+    if found is None:
+        raise ValueError("CHANGELOG.md names no release: it needs a '## X.Y.Z' heading")
+    return found.group(1)
+
+
+@cache
+def _hook(name: str) -> ModuleType:
+    """A hook as a module. The hooks are valid Python before Jinja renders them, which is how
+    the template's tests import them too."""
+    spec = importlib.util.spec_from_file_location(f"_template_{name}", ROOT / "hooks" / name)
+    assert spec is not None and spec.loader is not None  # a file we ship
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def answer_problem(answer: Any, question: str) -> str:
+    """What is wrong with ``answer`` to ``question``, or "" (a copier validator's "valid")."""
+    return _hook("pre_gen_project.py").problem(question, answer) or ""
+
+
+def next_steps(project: str, package: str) -> str:
+    """What the post-generation hook prints, for copier's message after copying."""
+    return str(_hook("post_gen_project.py").next_steps({"project": project, "package": package}))
 
 
 def plain_segment(name: str) -> str:
     """``name`` with path separators replaced, or a placeholder for ``""``, ``.`` and ``..``."""
     flat = name.replace("/", "_").replace("\\", "_")
     return INVALID if flat.strip(".") == "" else flat
+
+
+class TemplateFacts(Extension):
+    """``template_version``, ``next_steps`` and the ``answer_problem`` filter, for both tools."""
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.globals["template_version"] = template_version()
+        environment.globals["next_steps"] = next_steps
+        environment.filters["answer_problem"] = answer_problem
+
+
+class CookiecutterNamespace(Extension):
+    """Copier's answers, also under ``cookiecutter``: the files are written for cookiecutter."""
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        base = environment.context_class
+
+        class Context(base):  # type: ignore[misc, valid-type]
+            def __init__(
+                self, env: Environment, parent: MutableMapping[str, Any], *args: Any
+            ) -> None:
+                if "cookiecutter" not in parent and "_copier_conf" in parent:
+                    parent["cookiecutter"] = {q: parent[q] for q in QUESTIONS if q in parent}
+                super().__init__(env, parent, *args)
+
+        environment.context_class = Context
 
 
 class FlatProjectFolder(Extension):

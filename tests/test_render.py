@@ -44,7 +44,10 @@ def test_template_has_the_files_a_service_needs(rendered: Path) -> None:
     assert {
         "pyproject.toml", "README.md", "Dockerfile", ".dockerignore", "compose.yaml",
         ".env.example", ".gitignore", ".gitattributes", ".github/workflows/ci.yml",
+        "docs/runtime.md", "docs/updating.md", "scripts/update-template",
+        "scripts/check-template",
     } <= names  # fmt: skip
+    assert not any(name.startswith(".copier") for name in names)  # copier's answers, not ours
     assert (rendered / ".gitattributes").read_text().strip() == "* text=auto eol=lf"
 
 
@@ -86,6 +89,20 @@ def test_python_version_reaches_every_tool(rendered: Path) -> None:
     assert matrix == sorted(matrix, key=lambda v: tuple(map(int, v.split("."))))
 
 
+def test_the_template_version_reaches_metadata_runtime_and_docs(rendered: Path) -> None:
+    changelog = (TEMPLATE / "CHANGELOG.md").read_text(encoding="utf-8")
+    version = re.search(r"^## (\d+\.\d+\.\d+) \(\d{4}-\d\d-\d\d\)$", changelog, re.M)
+    assert version is not None, "CHANGELOG.md needs a '## X.Y.Z (YYYY-MM-DD)' heading"
+    pyproject = tomllib.loads((rendered / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["tool"]["one-loop-template"]["version"] == version.group(1)
+    [package] = (rendered / "src").iterdir()
+    runtime = (package / "runtime" / "__init__.py").read_text(encoding="utf-8")
+    assert f'TEMPLATE_VERSION = "{version.group(1)}"' in runtime
+    assert f"version {version.group(1)}" in (rendered / "docs/runtime.md").read_text()
+    upgrading = changelog[version.end() : changelog.find("\n## ", version.end())]
+    assert "### Upgrading" in upgrading
+
+
 def test_custom_answers_reach_every_file(tmp_path: Path) -> None:
     project = bake(tmp_path, **CUSTOM)
     assert project.name == CUSTOM["project"]
@@ -104,7 +121,7 @@ def test_custom_answers_reach_every_file(tmp_path: Path) -> None:
         and node.targets[0].id == "DISTRIBUTION"
     }  # fmt: skip
     assert constants == {"DISTRIBUTION": CUSTOM["project"]}
-    settings = (package / "settings.py").read_text(encoding="utf-8")
+    settings = (package / "runtime" / "settings.py").read_text(encoding="utf-8")
     prefix = CUSTOM["package"].upper() + "_"
     assert f'ENV_PREFIX = "{prefix}"' in settings
     assert "default=9090," in settings

@@ -2,6 +2,10 @@
 
 Tests that take ``broker_url`` run twice: on ``memory://`` and on the RabbitMQ in ``AMQP_URL``.
 Without ``AMQP_URL`` the RabbitMQ half is skipped and says so; CI always sets it.
+
+``client`` and ``memory_client`` run the service as ``create_app`` builds it, for the tests in
+``tests/service/``. The runtime's tests use ``sample_client`` and ``sample_memory_client``,
+which run the runtime with ``tests/sample.py`` instead of ``service/``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from {{ cookiecutter.package }}.runtime.memory import MemoryBroker, MemoryMessag
 from {{ cookiecutter.package }}.settings import SETTINGS, Settings
 
 from .proxy import Proxy
+from .sample import sample_app
 
 AMQP_URL = os.environ.get("AMQP_URL", "")
 
@@ -61,7 +66,6 @@ def make_settings(**overrides: Any) -> Settings:
         "task_backoff_max": 0.05,
         "task_unhealthy_after": 0.2,
         "task_recovered_after": 0.1,
-        "summary_interval": 3600.0,
     }
     values.update(overrides)
     if isinstance(values["amqp_url"], str):
@@ -209,11 +213,25 @@ def settings(broker_url: str) -> Settings:
 async def client(
     start: Callable[[web.Application], Awaitable[Client]], settings: Settings
 ) -> Client:
-    """The example service, started against each broker."""
+    """The service, started against each broker."""
     return await start(create_app(settings))
 
 
 @pytest.fixture
 async def memory_client(start: Callable[[web.Application], Awaitable[Client]]) -> Client:
-    """The example service on the in-process broker, for tests that are about HTTP alone."""
+    """The service on the in-process broker, for tests that are about HTTP alone."""
     return await start(create_app(make_settings()))
+
+
+@pytest.fixture
+async def sample_client(
+    start: Callable[[web.Application], Awaitable[Client]], settings: Settings
+) -> Client:
+    """The runtime with the sample service of ``tests/sample.py``, against each broker."""
+    return await start(sample_app(settings))
+
+
+@pytest.fixture
+async def sample_memory_client(start: Callable[[web.Application], Awaitable[Client]]) -> Client:
+    """The runtime with the sample service, on the in-process broker."""
+    return await start(sample_app(make_settings()))

@@ -1,5 +1,6 @@
-"""The line between the runtime and the service's own code: the runtime imports nothing from
-``service/``, so the example can be replaced and a runtime fix carried over without conflicts."""
+"""The line between the template's code and the team's: the runtime imports nothing outside
+itself, and the runtime's tests nothing from ``service/``, so the example can be replaced and a
+template update carried over without conflicts."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import {{ cookiecutter.package }}
 
 PACKAGE = Path({{ cookiecutter.package }}.__file__).parent
 NAME = {{ cookiecutter.package }}.__name__
+TESTS = Path(__file__).resolve().parent
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Every module ``path`` imports, as an absolute dotted name."""
-    package = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1])
+def imported_modules(path: Path, root: Path = PACKAGE.parent) -> set[str]:
+    """Every module ``path`` imports, as an absolute dotted name; ``root`` holds its package."""
+    package = ".".join(path.relative_to(root).with_suffix("").parts[:-1])
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
@@ -27,21 +29,42 @@ def imported_modules(path: Path) -> set[str]:
     return found
 
 
-def test_the_runtime_imports_nothing_from_the_service() -> None:
+def package_imports(paths: list[Path], root: Path = PACKAGE.parent) -> dict[str, list[str]]:
+    """For each file, the modules of this package it imports."""
+    return {
+        str(path.relative_to(root)): sorted(
+            m for m in imported_modules(path, root) if m == NAME or m.startswith(NAME + ".")
+        )
+        for path in paths
+    }
+
+
+def test_the_runtime_imports_nothing_but_the_runtime() -> None:
+    # Not service/, and not app.py or settings.py, which import service/.
     files = sorted((PACKAGE / "runtime").rglob("*.py"))
     assert len(files) >= 10
-    service = f"{NAME}.service"
-    offenders = {
-        str(path.relative_to(PACKAGE)): sorted(
-            m for m in imported_modules(path) if m == service or m.startswith(service + ".")
-        )
-        for path in files
+    runtime = f"{NAME}.runtime"
+    outside = {
+        path: [m for m in modules if m != runtime and not m.startswith(runtime + ".")]
+        for path, modules in package_imports(files).items()
     }
-    assert {path: modules for path, modules in offenders.items() if modules} == {}
+    assert {path: modules for path, modules in outside.items() if modules} == {}
+
+
+def test_the_runtime_tests_import_nothing_from_the_service() -> None:
+    # They run on tests/sample.py, so a team can replace the example and keep them.
+    files = sorted(TESTS.glob("*.py"))
+    assert len(files) >= 10
+    service = f"{NAME}.service"
+    found = {
+        path: [m for m in modules if m == service or m.startswith(service + ".")]
+        for path, modules in package_imports(files, TESTS.parent).items()
+    }
+    assert {path: modules for path, modules in found.items() if modules} == {}
 
 
 def test_the_check_resolves_relative_imports() -> None:
-    sample = PACKAGE / "runtime" / "amqp" / "broker.py"
-    modules = imported_modules(sample)
+    modules = imported_modules(PACKAGE / "runtime" / "amqp" / "broker.py")
     assert f"{NAME}.runtime.messaging" in modules  # from ..messaging import
-    assert f"{NAME}.settings" in modules  # from ...settings import
+    assert f"{NAME}.runtime.settings.RuntimeSettings" in modules  # from ..settings import
+    assert f"{NAME}.service" in imported_modules(PACKAGE / "app.py")  # from . import service

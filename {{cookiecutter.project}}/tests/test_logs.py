@@ -25,7 +25,7 @@ def test_json_format_is_one_object_a_line_with_the_traceback_inside(
 ) -> None:
     configure_logging("INFO", "json")
     log = logging.getLogger("test.json")
-    log.info("measurement %s recorded", "m1")
+    log.info("reading %s recorded", "r1")
     try:
         raise ValueError("bad reading")
     except ValueError:
@@ -33,7 +33,7 @@ def test_json_format_is_one_object_a_line_with_the_traceback_inside(
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 2
     first, second = (json.loads(line) for line in lines)
-    assert first["message"] == "measurement m1 recorded"
+    assert first["message"] == "reading r1 recorded"
     assert (first["level"], first["logger"]) == ("INFO", "test.json")
     assert second["level"] == "ERROR"
     assert "ValueError: bad reading" in second["exception"]

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from . import service
 from .runtime import broker, health, http, lifecycle, tasks
+from .runtime.http import Routes
 from .runtime.messaging import EventHandlers
 from .runtime.tasks import Tasks
 from .settings import SETTINGS, Settings
@@ -28,11 +29,16 @@ DISTRIBUTION = "{{ cookiecutter.project }}"
 
 
 def create_app(
-    settings: Settings, events: EventHandlers = service.events, jobs: Tasks = service.tasks
+    settings: Settings,
+    *,
+    routes: Routes = service.routes,
+    events: EventHandlers = service.events,
+    jobs: Tasks = service.tasks,
 ) -> web.Application:
     """Build the service: its own code from ``service`` plugged into the runtime.
 
-    Tests may pass other ``events`` or ``jobs`` to run the runtime with handlers of their own.
+    The runtime's tests pass ``routes``, ``events`` or ``jobs`` of their own, so that they do
+    not depend on the service's code.
     """
     app = web.Application(
         client_max_size=settings.max_body_size, middlewares=[http.problem_middleware]
@@ -40,9 +46,9 @@ def create_app(
     app[SETTINGS] = settings
     app[lifecycle.SHUTDOWN] = lifecycle.ShutdownClock(settings.shutdown_timeout)
 
-    service.setup(app)
+    service.setup(app, settings)
     version, description = _about()
-    http.setup(app, [service.routes, health.routes], DISTRIBUTION, version, description)
+    http.setup(app, [routes, health.routes], DISTRIBUTION, version, description)
     broker.setup(app, events)
     tasks.setup(app, jobs)
 

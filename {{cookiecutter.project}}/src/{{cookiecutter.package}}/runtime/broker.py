@@ -18,9 +18,9 @@ from typing import Protocol
 
 from aiohttp import web
 
-from ..settings import SETTINGS, Settings
 from .lifecycle import SHUTDOWN
 from .messaging import Dispatcher, EventHandlers, Publisher
+from .settings import SETTINGS, RuntimeSettings
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,9 @@ def setup(app: web.Application, handlers: EventHandlers) -> None:
     app[PUBLISHER] = broker
 
 
-def create_broker(settings: Settings, dispatcher: Dispatcher, handlers: EventHandlers) -> Broker:
+def create_broker(
+    settings: RuntimeSettings, dispatcher: Dispatcher, handlers: EventHandlers
+) -> Broker:
     """The broker for ``settings.amqp_url`` (whose scheme the settings have checked)."""
     if settings.amqp_url.get_secret_value().lower().startswith("memory://"):
         from .memory import MemoryBroker

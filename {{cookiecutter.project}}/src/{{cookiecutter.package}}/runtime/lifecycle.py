@@ -19,7 +19,7 @@ import signal
 
 from aiohttp import web
 
-from ..settings import Settings
+from .settings import RuntimeSettings
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ async def begin_shutdown(app: web.Application) -> None:
     app[SHUTDOWN].start()
 
 
-def serve(app: web.Application, settings: Settings) -> None:
+def serve(app: web.Application, settings: RuntimeSettings) -> None:
     """Run ``app`` on an event loop of its own until SIGTERM or SIGINT, then shut it down.
 
     Unlike ``web.run_app``, this never waits without bound at the end: a task that ignores
@@ -68,7 +68,7 @@ def serve(app: web.Application, settings: Settings) -> None:
         loop.close()
 
 
-async def _serve(app: web.Application, settings: Settings) -> None:
+async def _serve(app: web.Application, settings: RuntimeSettings) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 

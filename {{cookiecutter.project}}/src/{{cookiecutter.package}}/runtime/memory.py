@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from ..settings import Settings
 from .broker import BrokerStatus
 from .messaging import (
     ERROR,
@@ -31,6 +30,7 @@ from .messaging import (
     PublishError,
     UnroutableLog,
 )
+from .settings import RuntimeSettings
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,9 @@ class MemoryMessage:
 class MemoryBroker:
     """The ``Broker`` of ``memory://``; ``dead_letters`` holds what RabbitMQ's DLQ would."""
 
-    def __init__(self, settings: Settings, dispatcher: Dispatcher, handlers: EventHandlers) -> None:
+    def __init__(
+        self, settings: RuntimeSettings, dispatcher: Dispatcher, handlers: EventHandlers
+    ) -> None:
         self._dispatcher = dispatcher
         self._handlers = handlers
         self._prefetch = settings.prefetch

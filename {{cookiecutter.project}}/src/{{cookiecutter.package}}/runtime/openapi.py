@@ -17,6 +17,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from . import TEMPLATE_VERSION
+
 
 @dataclass(frozen=True)
 class Operation:
@@ -83,7 +85,12 @@ def openapi_document(
         paths.setdefault(op.path, {})[op.method.lower()] = entry
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": version, "description": description},
+        "info": {
+            "title": title,
+            "version": version,
+            "description": description,
+            "x-template-version": TEMPLATE_VERSION,
+        },
         "paths": paths,
         "components": {"schemas": schemas.get("$defs", {})},
     }

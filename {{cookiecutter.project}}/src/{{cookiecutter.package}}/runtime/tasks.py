@@ -6,7 +6,7 @@ owns, meant to run as long as the service does. Example use::
 
     tasks = Tasks()
 
-    @tasks.periodic(every=lambda settings: settings.summary_interval)
+    @tasks.periodic(every=lambda app: app[SERVICE_SETTINGS].summary_interval)
     async def publish_summary(app: web.Application) -> None: ...
 
 Failure and recovery, the same for both kinds:
@@ -36,13 +36,14 @@ from typing import Literal, NoReturn
 
 from aiohttp import web
 
-from ..settings import SETTINGS, Settings
 from .lifecycle import SHUTDOWN
+from .settings import SETTINGS
 
 log = logging.getLogger(__name__)
 
 TaskFunction = Callable[[web.Application], Awaitable[None]]
-Interval = float | Callable[[Settings], float]
+# Seconds, or a function of the app that reads them (from settings, say) when the task starts.
+Interval = float | Callable[[web.Application], float]
 
 FIRST_BACKOFF = 1.0
 LOOP_BACKOFF_MAX = 30.0
@@ -59,8 +60,8 @@ class TaskSpec:
     jitter: float = 0.0
     at_startup: bool = False
 
-    def interval(self, settings: Settings) -> float:
-        return self.every(settings) if callable(self.every) else self.every
+    def interval(self, app: web.Application) -> float:
+        return self.every(app) if callable(self.every) else self.every
 
 
 class Tasks:
@@ -81,7 +82,7 @@ class Tasks:
     def periodic(
         self, every: Interval, *, jitter: float = 0.0, at_startup: bool = False
     ) -> Callable[[TaskFunction], TaskFunction]:
-        """Run the decorated function every ``every`` seconds (a number, or read from settings).
+        """Run the decorated function every ``every`` seconds (a number, or a function of the app).
 
         ``jitter`` adds up to that many random seconds to each pause, so replicas do not all
         run at once; ``at_startup`` runs it once right away instead of after the first pause.
@@ -187,7 +188,7 @@ class Supervisor:
             await asyncio.sleep(min(FIRST_BACKOFF * 2 ** min(state.failures - 1, 30), cap))
 
     async def _run_periodic(self, spec: TaskSpec, state: TaskState) -> NoReturn:
-        interval = spec.interval(self._settings)
+        interval = spec.interval(self._app)
         if not spec.at_startup or state.restarts:
             await asyncio.sleep(interval + random.uniform(0, spec.jitter))
         while True:

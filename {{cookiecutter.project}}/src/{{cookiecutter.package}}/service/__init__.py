@@ -3,9 +3,11 @@
 - ``routes.py``: the REST API (``routes``);
 - ``events.py``: the events it listens to (``events``);
 - ``tasks.py``: its background tasks (``tasks``);
-- ``state.py``: the state they share; ``models.py``: the payloads.
+- ``state.py``: the state they share; ``models.py``: the payloads;
+- ``settings.py``: its own settings (``ServiceSettings``).
 
-``setup`` puts the shared state into the app; ``app.py`` does the rest.
+``app.py`` plugs these into the runtime: keep exporting ``routes``, ``events``, ``tasks`` and
+``setup``, which puts the settings and the shared state into the app.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from aiohttp import web
 
 from .events import events
 from .routes import routes
+from .settings import SERVICE_SETTINGS, ServiceSettings
 from .state import SENSORS, Sensors
 from .tasks import tasks
 
 __all__ = ["events", "routes", "setup", "tasks"]
 
 
-def setup(app: web.Application) -> None:
-    """Create the state that routes, event handlers and tasks share."""
+def setup(app: web.Application, settings: ServiceSettings) -> None:
+    """Give routes, event handlers and tasks their settings and the state they share."""
+    app[SERVICE_SETTINGS] = settings
     app[SENSORS] = Sensors()

@@ -11,8 +11,8 @@ import logging
 from aiohttp import web
 
 from ..runtime.messaging import EventHandlers
-from ..settings import SETTINGS
 from .models import AlertRaised, MeasurementRecorded
+from .settings import SERVICE_SETTINGS
 from .state import SENSORS
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ async def on_measurement_recorded(app: web.Application, event: MeasurementRecord
     if not sensors.record(event):
         log.info("measurement %s was delivered again; already counted", event.id)
         return
-    threshold = app[SETTINGS].alert_threshold
+    threshold = app[SERVICE_SETTINGS].alert_threshold
     if event.value >= threshold:
         sensors.alerts_raised += 1
         sensors.alerts.put_nowait(

@@ -6,12 +6,13 @@ from aiohttp import web
 
 from ..runtime.broker import PUBLISHER
 from ..runtime.tasks import Tasks
+from .settings import SERVICE_SETTINGS
 from .state import SENSORS
 
 tasks = Tasks()
 
 
-@tasks.periodic(every=lambda settings: settings.summary_interval, jitter=1.0)
+@tasks.periodic(every=lambda app: app[SERVICE_SETTINGS].summary_interval, jitter=1.0)
 async def publish_summary(app: web.Application) -> None:
     """Summarise the sensors and publish ``sensors.summary``; ``GET /summary`` shows it."""
     summary = app[SENSORS].summarize()

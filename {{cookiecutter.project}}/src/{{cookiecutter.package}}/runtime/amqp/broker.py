@@ -27,9 +27,9 @@ import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
 from pydantic import BaseModel
 
-from ...settings import ENV_PREFIX, Settings
 from ..broker import BrokerStatus, StartupError
 from ..messaging import Dispatcher, EventHandlers
+from ..settings import ENV_PREFIX, RuntimeSettings
 from ..tasks import keep_running
 from .connection import AMQP_ERRORS, Backoff, Link, describe
 from .consuming import AmqpConsumer, Settler
@@ -46,7 +46,9 @@ EVERYTHING: frozenset[Part] = frozenset({"connection", *PARTS})
 class AmqpBroker:
     """RabbitMQ, as the service sees it: publish, consume, and a status for readiness."""
 
-    def __init__(self, settings: Settings, dispatcher: Dispatcher, handlers: EventHandlers) -> None:
+    def __init__(
+        self, settings: RuntimeSettings, dispatcher: Dispatcher, handlers: EventHandlers
+    ) -> None:
         self._link = Link(settings)
         self.safe_url = self._link.safe_url
         self.topology = Topology(settings, handlers.patterns)

@@ -24,8 +24,8 @@ import aiormq
 from aio_pika.abc import AbstractConnection
 from yarl import URL
 
-from ...settings import ENV_PREFIX, Settings
 from ..broker import StartupError
+from ..settings import ENV_PREFIX, RuntimeSettings
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Backoff:
 class Link:
     """Opens connections to the RabbitMQ in ``settings.amqp_url`` and keeps the outage's story."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: RuntimeSettings) -> None:
         url = URL(settings.amqp_url.get_secret_value())
         if "heartbeat" not in url.query:
             url = url.update_query(heartbeat=settings.heartbeat)

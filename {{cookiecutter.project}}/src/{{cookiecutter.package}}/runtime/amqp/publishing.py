@@ -20,15 +20,15 @@ import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
 from pydantic import BaseModel
 
-from ...settings import Settings
 from ..messaging import Headers, PublishError, UnroutableLog
+from ..settings import RuntimeSettings
 from .connection import AMQP_ERRORS
 
 
 class AmqpPublisher:
     """Sends the service's events to the shared exchange, and message copies to its queues."""
 
-    def __init__(self, settings: Settings, safe_url: str) -> None:
+    def __init__(self, settings: RuntimeSettings, safe_url: str) -> None:
         self._timeout = settings.publish_timeout
         self._app_id = settings.service_name
         self._safe_url = safe_url

@@ -22,7 +22,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
-from ...settings import Settings
+from ..settings import RuntimeSettings
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class QueueNames:
 class Topology:
     """Declares the exchange, the queues and the bindings of one service."""
 
-    def __init__(self, settings: Settings, patterns: list[str]) -> None:
+    def __init__(self, settings: RuntimeSettings, patterns: list[str]) -> None:
         self.names = QueueNames.of(settings.service_name)
         self.exchange = settings.exchange
         self.patterns = patterns

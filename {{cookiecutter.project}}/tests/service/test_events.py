@@ -10,7 +10,7 @@ from {{ cookiecutter.package }}.service.events import on_measurement_recorded
 from {{ cookiecutter.package }}.service.models import MeasurementRecorded
 from {{ cookiecutter.package }}.service.state import SENSORS
 
-from .conftest import make_settings
+from ..conftest import make_settings
 
 
 def measurement(sensor: str, value: float) -> MeasurementRecorded:

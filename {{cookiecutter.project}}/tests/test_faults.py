@@ -1,147 +1,31 @@
-"""The example flow end to end, through each broker: REST publishes, the listener consumes and
-updates shared state, REST reads it, and the periodic task's summary shows through REST."""
+"""The broker link under faults, through each broker or on RabbitMQ alone: readiness, a
+connection cut mid-stream, a silent link, what RabbitMQ closes or deletes, a crash of the
+connection keeper, and how soon the service is back after a long outage."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from uuid import uuid4
 
 import aio_pika
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractQueue
 from aiohttp import web
-from pydantic import BaseModel
 
-from {{ cookiecutter.package }}.app import create_app
 from {{ cookiecutter.package }}.runtime.amqp import AmqpBroker
 from {{ cookiecutter.package }}.runtime.amqp.topology import Topology
-from {{ cookiecutter.package }}.runtime.broker import BROKER, PUBLISHER
-from {{ cookiecutter.package }}.runtime.messaging import PublishError
-from {{ cookiecutter.package }}.service.models import MeasurementRecorded
-from {{ cookiecutter.package }}.settings import Settings
+from {{ cookiecutter.package }}.runtime.broker import BROKER
 
 from .conftest import AMQP_URL, Client, eventually, make_settings, readiness_is
 from .proxy import Proxy
+from .sample import Reading, sample_app
 
 
-async def test_measurements_flow_through_the_broker_into_the_api(client: Client) -> None:
-    ids = set()
-    for value in (1.0, 2.0, 6.0):
-        response = await client.post("/measurements", json={"sensor": "boiler", "value": value})
-        assert response.status == 202
-        ids.add((await response.json())["id"])
-    assert len(ids) == 3
-
-    async def all_three_counted() -> bool:
-        response = await client.get("/sensors/boiler")
-        return response.status == 200 and (await response.json())["count"] == 3
-
-    await eventually(all_three_counted)
-    stats = await (await client.get("/sensors/boiler")).json()
-    assert stats == {
-        "sensor": "boiler",
-        "count": 3,
-        "last": 6.0,
-        "minimum": 1.0,
-        "maximum": 6.0,
-        "mean": 3.0,
-    }
-
-
-async def test_periodic_summary_is_visible_through_the_api(
-    start: Callable[[web.Application], Awaitable[Client]], broker_url: str
-) -> None:
-    client = await start(create_app(make_settings(amqp_url=broker_url, summary_interval=0.1)))
-    await client.post("/measurements", json={"sensor": "a", "value": 1})
-    await client.post("/measurements", json={"sensor": "b", "value": 500})
-
-    async def summarised() -> bool:
-        response = await client.get("/summary")
-        if response.status != 200:
-            return False
-        summary = await response.json()
-        return (summary["sensors"], summary["measurements"], summary["alerts"]) == (2, 2, 1)
-
-    await eventually(summarised)
-
-
-@pytest.mark.rabbitmq
-async def test_alerts_reach_other_services_over_rabbitmq(
-    start: Callable[[web.Application], Awaitable[Client]],
-) -> None:
-    if not AMQP_URL:
-        pytest.skip("set AMQP_URL to a RabbitMQ to run this")
-    settings = make_settings(amqp_url=AMQP_URL, alert_threshold=100)
-    client = await start(create_app(settings))
-    # Another service: its own queue on the shared exchange, bound to the alerts.
-    async with await aio_pika.connect(AMQP_URL) as connection:
-        channel = await connection.channel()
-        exchange = await channel.get_exchange(settings.exchange)
-        listener = await channel.declare_queue(exclusive=True)
-        await listener.bind(exchange, "sensor.alert")
-        await client.post("/measurements", json={"sensor": "boiler", "value": 150})
-        message = None
-
-        async def alert_arrived() -> bool:
-            nonlocal message
-            message = await listener.get(no_ack=True, fail=False)
-            return message is not None
-
-        await eventually(alert_arrived)
-        assert message is not None
-        assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
-        assert message.content_type == "application/json"
-        alert = json.loads(message.body)
-        assert (alert["sensor"], alert["value"], alert["threshold"]) == ("boiler", 150.0, 100.0)
-
-
-async def test_alerts_survive_failed_publishes_and_readiness_recovers(
-    start: Callable[[web.Application], Awaitable[Client]],
-) -> None:
-    """The example's publish_alerts fails on a broker blip, is restarted, and recovers."""
-    settings = make_settings(
-        alert_threshold=100, task_unhealthy_after=0.3, task_recovered_after=0.1
-    )
-    app = create_app(settings)
-    broker = app[BROKER]
-    alerts: list[BaseModel] = []
-    failures = 3
-
-    class Blinking:
-        """The broker, but the first alerts it is given are not confirmed."""
-
-        async def publish(self, routing_key: str, event: BaseModel) -> None:
-            nonlocal failures
-            if routing_key == "sensor.alert":
-                if failures:
-                    failures -= 1
-                    raise PublishError("RabbitMQ did not confirm within 0.1s")
-                alerts.append(event)
-            await broker.publish(routing_key, event)
-
-    app[PUBLISHER] = Blinking()
-    client = await start(app)
-    await client.post("/measurements", json={"sensor": "boiler", "value": 150})
-
-    async def alert_sent() -> bool:
-        return len(alerts) == 1
-
-    await eventually(alert_sent)
-    await eventually(readiness_is(client, 200))
-    for _ in range(10):  # ready, and still ready well past task_unhealthy_after
-        assert (await client.get("/health/ready")).status == 200
-        await asyncio.sleep(0.1)
-    report = (await (await client.get("/health/ready")).json())["tasks"]["publish_alerts"]
-    assert report["restarts"] == 3
-    assert report["failing_since"] is None
-
-
-async def test_ready_when_connected_and_consuming(client: Client) -> None:
+async def test_ready_when_connected_and_consuming(sample_client: Client) -> None:
+    client = sample_client
     response = await client.get("/health/ready")
     assert response.status == 200
     report = await response.json()
@@ -149,12 +33,11 @@ async def test_ready_when_connected_and_consuming(client: Client) -> None:
     assert report["reasons"] == []
     assert report["broker"]["connected"]
     assert report["broker"]["consuming"]
-    assert set(report["tasks"]) == {"publish_summary", "publish_alerts"}
+    assert report["tasks"] == {}
 
 
-async def test_unready_without_consumer_then_without_connection(
-    client: Client, settings: Settings
-) -> None:
+async def test_unready_without_consumer_then_without_connection(sample_client: Client) -> None:
+    client = sample_client
     broker = client.app[BROKER]
     await broker.stop_consuming()
     response = await client.get("/health/ready")
@@ -168,7 +51,7 @@ async def test_unready_without_consumer_then_without_connection(
     assert report["status"] == "unready"
     assert report["broker"]["connected"] is False
     # A publish with no broker fails at once with 503 rather than hanging or claiming success.
-    response = await client.post("/measurements", json={"sensor": "t1", "value": 1})
+    response = await client.post("/test/readings", json={"key": "t1", "value": 1})
     assert response.status == 503
 
 
@@ -177,7 +60,7 @@ async def test_unreachable_rabbitmq_stops_start_up_with_a_clear_error() -> None:
     from {{ cookiecutter.package }}.runtime.broker import StartupError
 
     settings = make_settings(amqp_url="amqp://guest:secret@127.0.0.1:1/", connect_timeout=1.0)
-    app = create_app(settings)
+    app = sample_app(settings)
     broker = app[BROKER]
     assert isinstance(broker, AmqpBroker)
     with pytest.raises(StartupError) as caught:
@@ -201,7 +84,7 @@ async def test_connection_cut_mid_stream_loses_nothing_and_readiness_follows(
         reconnect_max=1.0,
         publish_timeout=0.5,
     )
-    client = await start(create_app(settings))
+    client = await start(sample_app(settings))
     total = 3000
     # Another service fills the queue, straight to the broker rather than through the proxy,
     # with confirms: closing the connection would drop what aio-pika has not written yet.
@@ -209,18 +92,14 @@ async def test_connection_cut_mid_stream_loses_nothing_and_readiness_follows(
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(settings.exchange)
 
-        def measurement() -> aio_pika.Message:
-            event = MeasurementRecorded(
-                id=uuid4(), sensor="s", value=1.0, recorded_at=datetime.now(UTC)
-            )
+        def reading() -> aio_pika.Message:
+            event = Reading(id=uuid4(), key="s", value=1.0)
             return aio_pika.Message(event.model_dump_json().encode())
 
-        await asyncio.gather(
-            *(exchange.publish(measurement(), "measurement.recorded") for _ in range(total))
-        )
+        await asyncio.gather(*(exchange.publish(reading(), "test.reading") for _ in range(total)))
 
     async def count() -> int:
-        response = await client.get("/sensors/s")
+        response = await client.get("/test/readings/s")
         return int((await response.json())["count"]) if response.status == 200 else 0
 
     async def under_way() -> bool:
@@ -238,7 +117,7 @@ async def test_connection_cut_mid_stream_loses_nothing_and_readiness_follows(
     # While the link is down a publish fails within the bound instead of hanging.
     loop = asyncio.get_running_loop()
     began = loop.time()
-    response = await client.post("/measurements", json={"sensor": "t1", "value": 1})
+    response = await client.post("/test/readings", json={"key": "t1", "value": 1})
     assert response.status == 503
     assert loop.time() - began < 2.0
 
@@ -248,7 +127,7 @@ async def test_connection_cut_mid_stream_loses_nothing_and_readiness_follows(
     # r.msg, not getMessage(): an aio-pika record has an argument whose repr raises.
     redelivered = [r for r in caplog.records if "delivered again" in str(r.msg)]
     assert len(redelivered) <= 1  # at most what was in flight (prefetch 1) at the cut
-    response = await client.post("/measurements", json={"sensor": "t1", "value": 2})
+    response = await client.post("/test/readings", json={"key": "t1", "value": 2})
     assert response.status == 202
 
 
@@ -263,7 +142,7 @@ async def test_heartbeats_notice_a_silently_dead_link(
         reconnect_interval=0.2,
         reconnect_max=1.0,
     )
-    client = await start(create_app(settings))
+    client = await start(sample_app(settings))
     proxy.freeze()  # the link goes quiet: no error, no close, nothing
     loop = asyncio.get_running_loop()
     began = loop.time()
@@ -280,7 +159,7 @@ async def test_consuming_resumes_after_the_queue_is_deleted_on_the_server(
     if not AMQP_URL:
         pytest.skip("set AMQP_URL to a RabbitMQ to run this")
     settings = make_settings(amqp_url=AMQP_URL)
-    client = await start(create_app(settings))
+    client = await start(sample_app(settings))
     async with await aio_pika.connect(AMQP_URL) as connection:
         channel = await connection.channel()
         await channel.queue_delete(settings.service_name, if_unused=False, if_empty=False)
@@ -288,10 +167,10 @@ async def test_consuming_resumes_after_the_queue_is_deleted_on_the_server(
     # Events published while the queue is gone are unroutable (the log says so); what must
     # hold is that the service declares, binds and consumes its queue again on its own.
     async def consuming_again() -> bool:
-        response = await client.post("/measurements", json={"sensor": "after", "value": 1})
+        response = await client.post("/test/readings", json={"key": "after", "value": 1})
         assert response.status == 202
         await asyncio.sleep(0.1)
-        return (await client.get("/sensors/after")).status == 200
+        return (await client.get("/test/readings/after")).status == 200
 
     await eventually(consuming_again, within=15)
     assert (await client.get("/health/ready")).status == 200
@@ -304,21 +183,21 @@ async def test_a_channel_rabbitmq_closes_is_reopened_and_its_exchange_declared_a
     if not AMQP_URL:
         pytest.skip("set AMQP_URL to a RabbitMQ to run this")
     settings = make_settings(amqp_url=AMQP_URL)
-    client = await start(create_app(settings))
+    client = await start(sample_app(settings))
     async with await aio_pika.connect(AMQP_URL) as connection:
         channel = await connection.channel()
         await channel.exchange_delete(settings.exchange, if_unused=False)
     # A publish to the deleted exchange makes RabbitMQ close the publishing channel (404).
-    response = await client.post("/measurements", json={"sensor": "x", "value": 1})
+    response = await client.post("/test/readings", json={"key": "x", "value": 1})
     assert response.status == 503
     await eventually(readiness_is(client, 200))
 
     async def published_and_consumed() -> bool:
         # The exchange went with its bindings: both must be back for the event to arrive.
-        response = await client.post("/measurements", json={"sensor": "again", "value": 1})
+        response = await client.post("/test/readings", json={"key": "again", "value": 1})
         assert response.status == 202
         await asyncio.sleep(0.1)
-        return (await client.get("/sensors/again")).status == 200
+        return (await client.get("/test/readings/again")).status == 200
 
     await eventually(published_and_consumed, within=10)
 
@@ -332,7 +211,7 @@ async def test_the_connection_keeper_is_restarted_after_a_crash_of_its_own(
     if not AMQP_URL:
         pytest.skip("set AMQP_URL to a RabbitMQ to run this")
     settings = make_settings(amqp_url=AMQP_URL)
-    client = await start(create_app(settings))
+    client = await start(sample_app(settings))
     declare = Topology.declare_queues
     crashes: list[str] = []
 
@@ -354,11 +233,11 @@ async def test_the_connection_keeper_is_restarted_after_a_crash_of_its_own(
     assert crash.levelno == logging.ERROR
     assert crash.exc_info is not None
     assert "a bug in the repair path" in str(crash.exc_info[1])
-    response = await client.post("/measurements", json={"sensor": "after", "value": 1})
+    response = await client.post("/test/readings", json={"key": "after", "value": 1})
     assert response.status == 202
 
     async def consumed() -> bool:
-        return (await client.get("/sensors/after")).status == 200
+        return (await client.get("/test/readings/after")).status == 200
 
     await eventually(consumed)
 
@@ -373,7 +252,7 @@ async def test_readiness_returns_within_3s_of_rabbitmq_accepting_again_after_a_l
     settings = make_settings(
         amqp_url=proxy.url(AMQP_URL), reconnect_interval=1.0, reconnect_max=30.0
     )
-    client = await start(create_app(settings))
+    client = await start(sample_app(settings))
     await proxy.cut()
     await eventually(readiness_is(client, 503))
     await asyncio.sleep(8)

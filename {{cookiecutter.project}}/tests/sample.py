@@ -1,0 +1,124 @@
+"""A small service of the runtime's tests, so that they never depend on ``service/``.
+
+It records readings: ``POST /test/readings`` publishes ``test.reading``, whose handler counts
+each reading id once; ``GET /test/readings/{key}`` shows the count for one key. ``test.job``
+messages sleep ``seconds``, then print ``handled <id>``, which is how tests watching a process's
+stdout see which messages it finished. ``GET /test/slow?seconds=`` answers late. Example use::
+
+    client = await start(sample_app(make_settings()))
+    await client.post("/test/readings", json={"key": "k", "value": 1})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from uuid import UUID, uuid4
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from {{ cookiecutter.package }}.app import create_app
+from {{ cookiecutter.package }}.runtime.broker import PUBLISHER
+from {{ cookiecutter.package }}.runtime.http import HttpError, Routes
+from {{ cookiecutter.package }}.runtime.messaging import EventHandlers
+from {{ cookiecutter.package }}.runtime.tasks import Tasks
+from {{ cookiecutter.package }}.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ReadingIn(BaseModel):
+    """Body of ``POST /test/readings``: a string and a number, checked strictly."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    key: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    value: float
+
+
+class Reading(ReadingIn):
+    """Event ``test.reading``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: UUID
+
+
+class Accepted(BaseModel):
+    id: UUID
+
+
+class Count(BaseModel):
+    key: str
+    count: int
+
+
+class Done(BaseModel):
+    slow: str
+
+
+class Job(BaseModel):
+    """Event ``test.job``."""
+
+    id: int
+    seconds: float = 0.0
+
+
+class Readings:
+    """Ids handled so far, and how many distinct ids each key had."""
+
+    def __init__(self) -> None:
+        self.seen: set[UUID] = set()
+        self.counts: Counter[str] = Counter()
+
+
+READINGS = web.AppKey("readings", Readings)
+
+routes = Routes()
+events = EventHandlers()
+
+
+@routes.post("/test/readings", body=ReadingIn, response=Accepted, status=202, errors=(503,))
+async def record(request: web.Request, body: ReadingIn) -> Accepted:
+    reading = Reading(id=uuid4(), key=body.key, value=body.value)
+    await request.app[PUBLISHER].publish("test.reading", reading)
+    return Accepted(id=reading.id)
+
+
+@routes.get("/test/readings/{key}", response=Count, errors=(404,))
+async def count(request: web.Request) -> Count:
+    key = request.match_info["key"]
+    if key not in request.app[READINGS].counts:
+        raise HttpError(404, f"no reading of {key!r}")
+    return Count(key=key, count=request.app[READINGS].counts[key])
+
+
+@events.subscribe("test.reading", Reading)
+async def on_reading(app: web.Application, reading: Reading) -> None:
+    readings = app[READINGS]
+    if reading.id in readings.seen:
+        log.info("reading %s was delivered again; already counted", reading.id)
+        return
+    readings.seen.add(reading.id)
+    readings.counts[reading.key] += 1
+
+
+@events.subscribe("test.job", Job)
+async def work(app: web.Application, job: Job) -> None:
+    await asyncio.sleep(job.seconds)
+    print(f"handled {job.id}", flush=True)
+
+
+@routes.get("/test/slow", response=Done)
+async def slow(request: web.Request) -> Done:
+    await asyncio.sleep(float(request.query.get("seconds", "0.5")))
+    return Done(slow="done")
+
+
+def sample_app(settings: Settings, jobs: Tasks | None = None) -> web.Application:
+    """The runtime with this module's routes and handlers, and ``jobs`` (none by default)."""
+    app = create_app(settings, routes=routes, events=events, jobs=jobs or Tasks())
+    app[READINGS] = Readings()
+    return app
