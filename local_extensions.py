@@ -64,9 +64,10 @@ def answer_problem(answer: Any, question: str) -> str:
     return _hook("pre_gen_project.py").problem(question, answer) or ""
 
 
-def next_steps(project: str, package: str) -> str:
-    """What the post-generation hook prints, for copier's message after copying."""
-    return str(_hook("post_gen_project.py").next_steps({"project": project, "package": package}))
+def next_steps(project: str, package: str, folder: str) -> str:
+    """What the post-generation hook prints, for copier's message after copying to ``folder``."""
+    answers = {"project": project, "package": package, "folder": str(folder)}
+    return str(_hook("post_gen_project.py").next_steps(answers))
 
 
 def plain_segment(name: str) -> str:
@@ -94,11 +95,11 @@ class CookiecutterNamespace(Extension):
 
         class Context(base):  # type: ignore[misc, valid-type]
             def __init__(
-                self, env: Environment, parent: MutableMapping[str, Any], *args: Any
+                self, env: Environment, parent: MutableMapping[str, Any], *args: Any, **kw: Any
             ) -> None:
                 if "cookiecutter" not in parent and "_copier_conf" in parent:
                     parent["cookiecutter"] = {q: parent[q] for q in QUESTIONS if q in parent}
-                super().__init__(env, parent, *args)
+                super().__init__(env, parent, *args, **kw)
 
         environment.context_class = Context
 

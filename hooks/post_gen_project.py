@@ -12,12 +12,13 @@ from typing import Any
 
 def next_steps(answers: dict[str, Any]) -> str:
     project = answers["project"]
+    folder = answers.get("folder", project)  # copier writes where it is told
     return "\n".join(
         [
-            f"Created {project}/: a REST + AMQP + background-task service on one event loop.",
+            f"Created {folder}/: a REST + AMQP + background-task service on one event loop.",
             "",
             "Next steps:",
-            f"  cd {project}",
+            f"  cd {folder}",
             "  uv sync",
             f"  uv run {project} --amqp-url memory://     # run it without RabbitMQ",
             "  uv run pytest                     # its tests (AMQP_URL=amqp://... adds RabbitMQ)",

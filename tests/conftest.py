@@ -35,6 +35,26 @@ def bake(output: Path, **answers: Any) -> Path:
     )
 
 
+def copier_copy(
+    template: Path, destination: Path, *, check: bool = True, **answers: Any
+) -> subprocess.CompletedProcess[str]:
+    """Generate with copier, as a user would: ``answers`` given, the rest default."""
+    data = [arg for key, value in answers.items() for arg in ("--data", f"{key}={value}")]
+    command = [
+        tool("copier"),
+        "copy",
+        "--trust",
+        "--defaults",
+        *data,
+        str(template),
+        str(destination),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    if check and result.returncode != 0:
+        pytest.fail(f"copier copy failed ({result.returncode}):\n{result.stderr[-6000:]}")
+    return result
+
+
 def tool(name: str) -> str:
     """The command ``name`` next to this interpreter (the tools venv), or the one on PATH."""
     beside = Path(sys.executable).with_name(name)
