@@ -22,15 +22,13 @@ from __future__ import annotations
 import importlib.util
 import re
 from collections.abc import MutableMapping
-from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from jinja2 import Environment
+from jinja2 import Environment, pass_environment
 from jinja2.ext import Extension
 
-ROOT = Path(__file__).resolve().parent
 PROJECT_FOLDER = "{{cookiecutter.project}}"
 INVALID = "_invalid-project-name"
 RELEASE = re.compile(r"^## (\d+\.\d+\.\d+)\b", re.MULTILINE)
@@ -40,34 +38,62 @@ QUESTIONS = (
 )  # fmt: skip
 
 
-def template_version() -> str:
-    """The newest release named in CHANGELOG.md (its first ``## X.Y.Z`` heading)."""
-    found = RELEASE.search((ROOT / "CHANGELOG.md").read_text(encoding="utf-8"))
+def template_root(environment: Environment) -> Path:
+    """The folder of the template being rendered, found from the environment's loader.
+
+    Not from ``__file__``: cruft renders two releases in one process, and Python imports this
+    module once, so its file may belong to another release, or another template. copier's
+    loader searches the template's root; cookiecutter's searches ``.``, its project folder.
+    """
+    searched = getattr(environment.loader, "searchpath", None) or ["."]
+    for folder in map(Path, searched):
+        for candidate in (folder, folder.parent):
+            if (candidate / "CHANGELOG.md").is_file() and (candidate / "hooks").is_dir():
+                return candidate.resolve()
+    raise LookupError(f"no template (CHANGELOG.md and hooks/) in or above {searched}")
+
+
+def template_version(root: Path) -> str:
+    """The newest release named in ``root``/CHANGELOG.md (its first ``## X.Y.Z`` heading)."""
+    found = RELEASE.search((root / "CHANGELOG.md").read_text(encoding="utf-8"))
     if found is None:
         raise ValueError("CHANGELOG.md names no release: it needs a '## X.Y.Z' heading")
     return found.group(1)
 
 
-@cache
-def _hook(name: str) -> ModuleType:
+class TemplateVersion:
+    """``{{ template_version }}``: read when a file prints it, since the loader, which says
+    where the template is, is set only after the extensions are made."""
+
+    def __init__(self, environment: Environment) -> None:
+        self._environment = environment
+
+    def __str__(self) -> str:
+        return template_version(template_root(self._environment))
+
+
+def _hook(root: Path, name: str) -> ModuleType:
     """A hook as a module. The hooks are valid Python before Jinja renders them, which is how
     the template's tests import them too."""
-    spec = importlib.util.spec_from_file_location(f"_template_{name}", ROOT / "hooks" / name)
+    spec = importlib.util.spec_from_file_location(f"_template_{name}", root / "hooks" / name)
     assert spec is not None and spec.loader is not None  # a file we ship
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def answer_problem(answer: Any, question: str) -> str:
+@pass_environment
+def answer_problem(environment: Environment, answer: Any, question: str) -> str:
     """What is wrong with ``answer`` to ``question``, or "" (a copier validator's "valid")."""
-    return _hook("pre_gen_project.py").problem(question, answer) or ""
+    hook = _hook(template_root(environment), "pre_gen_project.py")
+    return hook.problem(question, answer) or ""
 
 
-def next_steps(project: str, package: str, folder: str) -> str:
+@pass_environment
+def next_steps(environment: Environment, project: str, package: str, folder: str) -> str:
     """What the post-generation hook prints, for copier's message after copying to ``folder``."""
-    answers = {"project": project, "package": package, "folder": str(folder)}
-    return str(_hook("post_gen_project.py").next_steps(answers))
+    hook = _hook(template_root(environment), "post_gen_project.py")
+    return str(hook.next_steps({"project": project, "package": package, "folder": str(folder)}))
 
 
 def plain_segment(name: str) -> str:
@@ -81,7 +107,7 @@ class TemplateFacts(Extension):
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        environment.globals["template_version"] = template_version()
+        environment.globals["template_version"] = TemplateVersion(environment)
         environment.globals["next_steps"] = next_steps
         environment.filters["answer_problem"] = answer_problem
 

@@ -23,11 +23,11 @@ from .rabbitmq import RabbitMQUnavailable, ThrowawayRabbitMQ
 TEMPLATE = Path(__file__).resolve().parent.parent
 
 
-def bake(output: Path, **answers: Any) -> Path:
-    """Render the template with ``answers`` (the rest default) into ``output``; its folder."""
+def bake(output: Path, template: Path = TEMPLATE, **answers: Any) -> Path:
+    """Render ``template`` with ``answers`` (the rest default) into ``output``; its folder."""
     return Path(
         cookiecutter(
-            str(TEMPLATE),
+            str(template),
             no_input=True,
             extra_context={key: str(value) for key, value in answers.items()},
             output_dir=str(output),
@@ -36,10 +36,12 @@ def bake(output: Path, **answers: Any) -> Path:
 
 
 def copier_copy(
-    template: Path, destination: Path, *, check: bool = True, **answers: Any
+    template: Path, destination: Path, *, check: bool = True, at: str = "", **answers: Any
 ) -> subprocess.CompletedProcess[str]:
-    """Generate with copier, as a user would: ``answers`` given, the rest default."""
+    """Generate with copier, as a user would: ``answers`` given, the rest default; from the
+    template's release ``at``, or its newest."""
     data = [arg for key, value in answers.items() for arg in ("--data", f"{key}={value}")]
+    data += ["--vcs-ref", at] if at else []
     command = [
         tool("copier"),
         "copy",

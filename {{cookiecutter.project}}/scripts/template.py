@@ -19,9 +19,11 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "{{ cookiecutter.package }}"
 CRUFT_ANSWERS = ROOT / ".cruft.json"
 COPIER_ANSWERS = ROOT / ".copier-answers.yml"
 # Lines git and copier write into a file they could not merge.
@@ -79,21 +81,37 @@ def refuse_uncommitted_changes() -> None:
         )
 
 
-def refuse_unknown_version(template: str, commit: str, answers_file: str) -> None:
+def refuse_unknown_version(clone: Path, template: str, commit: str) -> None:
     """Fail clearly, before the tool does obscurely, if the template lacks the recorded commit."""
-    with tempfile.TemporaryDirectory() as folder:
-        git("clone", "--quiet", "--no-checkout", template, folder, cwd=Path(folder))
-        known = subprocess.run(
-            ["git", "rev-parse", "--verify", "--quiet", commit + "^{commit}"],
-            cwd=folder,
-            capture_output=True,
-        )
+    known = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", commit + "^{commit}"],
+        cwd=clone,
+        capture_output=True,
+    )
     if known.returncode != 0:
+        answers_file = CRUFT_ANSWERS if CRUFT_ANSWERS.exists() else COPIER_ANSWERS
         raise UpdateError(
-            f"{answers_file} says this project is at template version {commit!r}, which "
+            f"{answers_file.name} says this project is at template version {commit!r}, which "
             f"{template} does not have; set it to the commit or tag the project was generated "
             "or last updated from"
         )
+
+
+def dropped_changes(clone: Path, old: str, new: str) -> list[str]:
+    """Files the template changed between ``old`` and ``new`` that this project deleted, so
+    that the update left the change out (both tools do, without a word)."""
+    team = team_paths()
+    dropped = []
+    for name in git("diff", "--name-only", old, new, cwd=clone).splitlines():
+        # The template's names are Jinja: its project folder, then e.g. src/<package folder>/.
+        folder, *parts = name.split("/")
+        if not (folder.startswith("{") and "project" in folder):
+            continue
+        path = "/".join(PACKAGE if "package" in part and "{" in part else part for part in parts)
+        in_team_paths = any(path == t or path.startswith(t + "/") for t in team)
+        if "{" not in path and not in_team_paths and not (ROOT / path).exists():
+            dropped.append(path)
+    return dropped
 
 
 def conflicts() -> list[str]:
@@ -128,6 +146,30 @@ def newest_release(template: str) -> str:
     return versions[-1] if versions else git("ls-remote", template, "HEAD").split()[0]
 
 
+def team_paths() -> list[str]:
+    """The team's files, which updates never touch: ``[tool.cruft] skip`` in pyproject.toml
+    (copier's ``_skip_if_exists`` in the template lists the same)."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return [path for path in pyproject["tool"]["cruft"]["skip"] if path != ".git"]
+
+
+def keep_team_files() -> list[str]:
+    """Undo what the update did to the team's files, and return what it had changed.
+
+    cruft skips them. copier brings back a skipped file the team had deleted, and merges into
+    any the template changed that it does not skip. The update started from a clean tree, so
+    whatever differs from HEAD under the team's paths came from the update.
+    """
+    paths = team_paths()
+    changed = git("diff", "--name-only", "HEAD", "--", *paths).splitlines()
+    added = git("ls-files", "--others", "--exclude-standard", "--", *paths).splitlines()
+    if changed:
+        git("checkout", "HEAD", "--", *changed)
+    for name in added:
+        (ROOT / name).unlink()
+    return sorted(changed + added)
+
+
 def check() -> int:
     try:
         tool, template, commit = answers()
@@ -157,15 +199,27 @@ def check() -> int:
 def update() -> int:
     tool, template, commit = answers()
     refuse_uncommitted_changes()
-    answers_file = CRUFT_ANSWERS.name if tool == "cruft" else COPIER_ANSWERS.name
-    refuse_unknown_version(template, commit, answers_file)
-    if tool == "cruft":
-        run = [*cruft(), "update", "--skip-apply-ask", "--allow-untracked-files"]
-    else:
-        run = [*copier(), "update", "--trust", "--defaults", "--conflict", "inline"]
-    result = subprocess.run(run, cwd=ROOT)
-    if result.returncode != 0:
-        raise UpdateError(f"{' '.join(run)} failed with status {result.returncode} (see above)")
+    with tempfile.TemporaryDirectory() as folder:
+        clone = Path(folder)
+        git("clone", "--quiet", "--no-checkout", template, folder, cwd=clone)
+        refuse_unknown_version(clone, template, commit)
+        if tool == "cruft":
+            run = [*cruft(), "update", "--skip-apply-ask", "--allow-untracked-files"]
+        else:
+            run = [*copier(), "update", "--trust", "--defaults", "--conflict", "inline"]
+        result = subprocess.run(run, cwd=ROOT)
+        if result.returncode != 0:
+            raise UpdateError(f"{' '.join(run)} failed with status {result.returncode} (see above)")
+        dropped = dropped_changes(clone, commit, answers()[2])
+    if dropped:
+        print(
+            "The template changed files this project deleted, so the update left those changes "
+            f"out: {', '.join(dropped)}. Compare with the template if you want them back.",
+            file=sys.stderr,
+        )
+    kept = keep_team_files()
+    if kept:
+        print(f"Kept your files as they were, undoing the update's changes to: {', '.join(kept)}")
     left = conflicts()
     if left:
         print("The update left conflicts; resolve them, then commit:", file=sys.stderr)
