@@ -70,6 +70,8 @@ def test_data_files_parse(rendered: Path) -> None:
     assert "uv sync --upgrade --resolution ${{ matrix.resolution }}" in steps
     assert "uv run --no-sync pytest -ra" in steps
     assert deps["env"]["AMQP_URL"].startswith("amqp://")
+    # And a job says when the template has a newer release.
+    assert workflow["jobs"]["template"]["steps"][-1]["run"] == "python3 scripts/template.py check"
 
 
 def test_python_version_reaches_every_tool(rendered: Path) -> None:

@@ -4,6 +4,7 @@ request can be wrong, and an OpenAPI document of every route."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import BaseModel
 
+from {{ cookiecutter.package }}.runtime import TEMPLATE_VERSION
 from {{ cookiecutter.package }}.runtime.broker import PUBLISHER
 from {{ cookiecutter.package }}.runtime.messaging import PublishError
 
@@ -178,6 +180,8 @@ async def test_openapi_documents_every_route(sample_memory_client: Client) -> No
     assert response.status == 200
     document = await response.json()
     assert document["openapi"].startswith("3.")
+    assert document["info"]["x-template-version"] == TEMPLATE_VERSION
+    assert re.fullmatch(r"\d+\.\d+\.\d+", TEMPLATE_VERSION)
     routes = {
         (route.method.lower(), route.resource.canonical)
         for route in sample_memory_client.app.router.routes()
