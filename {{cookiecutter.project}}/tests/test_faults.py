@@ -18,10 +18,42 @@ from aiohttp import web
 from {{ cookiecutter.package }}.runtime.amqp import AmqpBroker
 from {{ cookiecutter.package }}.runtime.amqp.topology import Topology
 from {{ cookiecutter.package }}.runtime.broker import BROKER
+from {{ cookiecutter.package }}.settings import Settings
 
 from .conftest import AMQP_URL, Client, eventually, make_settings, readiness_is
 from .proxy import Proxy
 from .sample import Reading, sample_app
+
+
+@pytest.fixture
+async def on_rabbitmq(
+    start: Callable[[web.Application], Awaitable[Client]],
+) -> tuple[Client, Settings]:
+    """The sample service on the RabbitMQ in AMQP_URL, for what only a real broker does."""
+    if not AMQP_URL:
+        pytest.skip("set AMQP_URL to a RabbitMQ to run this")
+    settings = make_settings(amqp_url=AMQP_URL)
+    return await start(sample_app(settings)), settings
+
+
+async def delete_queue(name: str) -> None:
+    """Delete a queue on the server, as an operator might."""
+    async with await aio_pika.connect(AMQP_URL) as connection:
+        channel = await connection.channel()
+        await channel.queue_delete(name, if_unused=False, if_empty=False)
+
+
+def published_and_consumed(client: Client, key: str) -> Callable[[], Awaitable[bool]]:
+    """A check for ``eventually``: a reading posted now is accepted, then consumed."""
+
+    async def check() -> bool:
+        response = await client.post("/test/readings", json={"key": key, "value": 1})
+        assert response.status == 202
+        await asyncio.sleep(0.1)
+        return (await client.get(f"/test/readings/{key}")).status == 200
+
+    check.__name__ = f"{key}_published_and_consumed"
+    return check
 
 
 async def test_ready_when_connected_and_consuming(sample_client: Client) -> None:
@@ -154,36 +186,21 @@ async def test_heartbeats_notice_a_silently_dead_link(
 
 @pytest.mark.rabbitmq
 async def test_consuming_resumes_after_the_queue_is_deleted_on_the_server(
-    start: Callable[[web.Application], Awaitable[Client]],
+    on_rabbitmq: tuple[Client, Settings],
 ) -> None:
-    if not AMQP_URL:
-        pytest.skip("set AMQP_URL to a RabbitMQ to run this")
-    settings = make_settings(amqp_url=AMQP_URL)
-    client = await start(sample_app(settings))
-    async with await aio_pika.connect(AMQP_URL) as connection:
-        channel = await connection.channel()
-        await channel.queue_delete(settings.service_name, if_unused=False, if_empty=False)
-
+    client, settings = on_rabbitmq
+    await delete_queue(settings.service_name)
     # Events published while the queue is gone are unroutable (the log says so); what must
     # hold is that the service declares, binds and consumes its queue again on its own.
-    async def consuming_again() -> bool:
-        response = await client.post("/test/readings", json={"key": "after", "value": 1})
-        assert response.status == 202
-        await asyncio.sleep(0.1)
-        return (await client.get("/test/readings/after")).status == 200
-
-    await eventually(consuming_again, within=15)
+    await eventually(published_and_consumed(client, "after"), within=15)
     assert (await client.get("/health/ready")).status == 200
 
 
 @pytest.mark.rabbitmq
 async def test_a_channel_rabbitmq_closes_is_reopened_and_its_exchange_declared_again(
-    start: Callable[[web.Application], Awaitable[Client]],
+    on_rabbitmq: tuple[Client, Settings],
 ) -> None:
-    if not AMQP_URL:
-        pytest.skip("set AMQP_URL to a RabbitMQ to run this")
-    settings = make_settings(amqp_url=AMQP_URL)
-    client = await start(sample_app(settings))
+    client, settings = on_rabbitmq
     async with await aio_pika.connect(AMQP_URL) as connection:
         channel = await connection.channel()
         await channel.exchange_delete(settings.exchange, if_unused=False)
@@ -191,27 +208,17 @@ async def test_a_channel_rabbitmq_closes_is_reopened_and_its_exchange_declared_a
     response = await client.post("/test/readings", json={"key": "x", "value": 1})
     assert response.status == 503
     await eventually(readiness_is(client, 200))
-
-    async def published_and_consumed() -> bool:
-        # The exchange went with its bindings: both must be back for the event to arrive.
-        response = await client.post("/test/readings", json={"key": "again", "value": 1})
-        assert response.status == 202
-        await asyncio.sleep(0.1)
-        return (await client.get("/test/readings/again")).status == 200
-
-    await eventually(published_and_consumed, within=10)
+    # The exchange went with its bindings: both must be back for the event to arrive.
+    await eventually(published_and_consumed(client, "again"), within=10)
 
 
 @pytest.mark.rabbitmq
 async def test_the_connection_keeper_is_restarted_after_a_crash_of_its_own(
-    start: Callable[[web.Application], Awaitable[Client]],
+    on_rabbitmq: tuple[Client, Settings],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    if not AMQP_URL:
-        pytest.skip("set AMQP_URL to a RabbitMQ to run this")
-    settings = make_settings(amqp_url=AMQP_URL)
-    client = await start(sample_app(settings))
+    client, settings = on_rabbitmq
     declare = Topology.declare_queues
     crashes: list[str] = []
 
@@ -222,9 +229,7 @@ async def test_the_connection_keeper_is_restarted_after_a_crash_of_its_own(
         return await declare(self, channel)
 
     monkeypatch.setattr(Topology, "declare_queues", crash_once)
-    async with await aio_pika.connect(AMQP_URL) as connection:
-        channel = await connection.channel()
-        await channel.queue_delete(settings.service_name, if_unused=False, if_empty=False)
+    await delete_queue(settings.service_name)
     await eventually(readiness_is(client, 503))
     await eventually(readiness_is(client, 200), within=10)  # restarted after a 1 s pause
     assert crashes == ["crashed"]
@@ -233,13 +238,7 @@ async def test_the_connection_keeper_is_restarted_after_a_crash_of_its_own(
     assert crash.levelno == logging.ERROR
     assert crash.exc_info is not None
     assert "a bug in the repair path" in str(crash.exc_info[1])
-    response = await client.post("/test/readings", json={"key": "after", "value": 1})
-    assert response.status == 202
-
-    async def consumed() -> bool:
-        return (await client.get("/test/readings/after")).status == 200
-
-    await eventually(consumed)
+    await eventually(published_and_consumed(client, "after"))
 
 
 @pytest.mark.rabbitmq
