@@ -14,6 +14,10 @@ and by copier (``_jinja_extensions`` in copier.yml), so that both render the sam
   the name is flattened; cookiecutter's clean-up then removes all it made, and the hook still
   sees, and rejects, the raw answer.
 
+One process may import this module once and render two releases with it (cruft's update
+does), so it reads each release's files through the Jinja loader, never next to ``__file__``,
+and must stay compatible with the files of older releases.
+
 Example use, in a template file: ``version = "{{ template_version }}"``.
 """
 
@@ -32,10 +36,6 @@ from jinja2.ext import Extension
 PROJECT_FOLDER = "{{cookiecutter.project}}"
 INVALID = "_invalid-project-name"
 RELEASE = re.compile(r"^## (\d+\.\d+\.\d+)\b", re.MULTILINE)
-QUESTIONS = (
-    "name", "project", "package", "description", "author", "email", "python_version",
-    "http_port", "exchange",
-)  # fmt: skip
 
 
 def template_root(environment: Environment) -> Path:
@@ -123,8 +123,11 @@ class CookiecutterNamespace(Extension):
             def __init__(
                 self, env: Environment, parent: MutableMapping[str, Any], *args: Any, **kw: Any
             ) -> None:
-                if "cookiecutter" not in parent and "_copier_conf" in parent:
-                    parent["cookiecutter"] = {q: parent[q] for q in QUESTIONS if q in parent}
+                if "cookiecutter" not in parent and "_copier_answers" in parent:
+                    answered = parent["_copier_answers"]
+                    parent["cookiecutter"] = {
+                        key: parent[key] for key in answered if not key.startswith("_")
+                    }
                 super().__init__(env, parent, *args, **kw)
 
         environment.context_class = Context

@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "{{ cookiecutter.package }}"
 CRUFT_ANSWERS = ROOT / ".cruft.json"
 COPIER_ANSWERS = ROOT / ".copier-answers.yml"
-# Lines git and copier write into a file they could not merge.
 VERSION_TAG = re.compile(r"v?\d+\.\d+\.\d+")
+# Lines git and copier write into a file they could not merge.
 MARKERS = re.compile(r"^(<<<<<<<|>>>>>>>)( |$)", re.MULTILINE)
 
 
@@ -204,7 +204,7 @@ def update() -> int:
         git("clone", "--quiet", "--no-checkout", template, folder, cwd=clone)
         refuse_unknown_version(clone, template, commit)
         if tool == "cruft":
-            run = [*cruft(), "update", "--skip-apply-ask", "--allow-untracked-files"]
+            run = [*cruft(), "update", "--skip-apply-ask"]
         else:
             run = [*copier(), "update", "--trust", "--defaults", "--conflict", "inline"]
         result = subprocess.run(run, cwd=ROOT)
