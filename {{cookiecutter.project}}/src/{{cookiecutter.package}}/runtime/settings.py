@@ -4,7 +4,7 @@ Every field is an environment variable, prefixed with ``ENV_PREFIX``, and a flag
 a flag wins over the environment. The service's own settings (``service/settings.py``) join
 these in one class, ``settings.Settings``, which is read the same way. Example use::
 
-    settings = load(Settings, ["--http-port", "9000"])
+    settings = load(RuntimeSettings, ["--http-port", "9000"])
     settings.http_port  # 9000; without the flag, <ENV_PREFIX>HTTP_PORT or the default
 """
 
