@@ -21,8 +21,9 @@ TAKEN_IMPORT_NAMES = frozenset(
     {
         "aio_pika", "aiohappyeyeballs", "aiohttp", "aiormq", "aiosignal", "annotated_types",
         "coverage", "dotenv", "frozenlist", "hatchling", "idna", "multidict", "mypy", "pamqp",
-        "propcache", "pydantic", "pydantic_core", "pydantic_settings", "pytest",
-        "pytest_aiohttp", "pytest_asyncio", "ruff", "tests", "typing_extensions", "uv", "yarl",
+        "prometheus_client", "propcache", "pydantic", "pydantic_core", "pydantic_settings",
+        "pytest", "pytest_aiohttp", "pytest_asyncio", "ruff", "tests", "typing_extensions", "uv",
+        "yarl",
     }
 )  # fmt: skip
 

@@ -3,7 +3,8 @@
 It records readings: ``POST /test/readings`` publishes ``test.reading``, whose handler counts
 each reading id once; ``GET /test/readings/{key}`` shows the count for one key. ``test.job``
 messages sleep ``seconds``, then print ``handled <id>``, which is how tests watching a process's
-stdout see which messages it finished. ``GET /test/slow?seconds=`` answers late. Example use::
+stdout see which messages it finished; ``test.broken`` messages always fail.
+``GET /test/slow?seconds=`` answers late. Example use::
 
     client = await start(sample_app(make_settings()))
     await client.post("/test/readings", json={"key": "k", "value": 1})
@@ -103,6 +104,11 @@ async def on_reading(app: web.Application, reading: Reading) -> None:
         return
     readings.seen.add(reading.id)
     readings.counts[reading.key] += 1
+
+
+@events.subscribe("test.broken", Job)
+async def broken(app: web.Application, job: Job) -> None:
+    raise RuntimeError(f"job {job.id} always fails")
 
 
 @events.subscribe("test.job", Job)

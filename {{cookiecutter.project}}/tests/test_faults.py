@@ -23,6 +23,7 @@ from {{ cookiecutter.package }}.settings import Settings
 from .conftest import AMQP_URL, Client, eventually, make_settings, readiness_is
 from .proxy import Proxy
 from .sample import Reading, sample_app
+from .test_metrics import scrape, value
 
 
 @pytest.fixture
@@ -161,6 +162,9 @@ async def test_connection_cut_mid_stream_loses_nothing_and_readiness_follows(
     assert len(redelivered) <= 1  # at most what was in flight (prefetch 1) at the cut
     response = await client.post("/test/readings", json={"key": "t1", "value": 2})
     assert response.status == 202
+    samples = await scrape(client)
+    assert value(samples, "broker_reconnects_total") == 1
+    assert value(samples, "broker_connected") == 1
 
 
 @pytest.mark.rabbitmq

@@ -19,7 +19,7 @@ from importlib.metadata import PackageNotFoundError, metadata
 from aiohttp import web
 
 from . import service
-from .runtime import broker, health, http, lifecycle, tasks
+from .runtime import broker, health, http, lifecycle, metrics, tasks
 from .runtime.http import Routes
 from .runtime.messaging import EventHandlers
 from .runtime.tasks import Tasks
@@ -40,11 +40,14 @@ def create_app(
     The runtime's tests pass ``routes``, ``events`` or ``jobs`` of their own, so that they do
     not depend on the service's code.
     """
+    # The metrics middleware is outermost, so it counts the status the client gets.
     app = web.Application(
-        client_max_size=settings.max_body_size, middlewares=[http.problem_middleware]
+        client_max_size=settings.max_body_size,
+        middlewares=[metrics.middleware, http.problem_middleware],
     )
     app[SETTINGS] = settings
     app[lifecycle.SHUTDOWN] = lifecycle.ShutdownClock(settings.shutdown_timeout)
+    metrics.setup(app, settings.metrics_enabled)
 
     service.setup(app, settings)
     version, description = _about()

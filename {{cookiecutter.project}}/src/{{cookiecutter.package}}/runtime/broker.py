@@ -20,6 +20,7 @@ from aiohttp import web
 
 from .lifecycle import SHUTDOWN
 from .messaging import Dispatcher, EventHandlers, Publisher
+from .metrics import METRICS, Metrics
 from .settings import SETTINGS, RuntimeSettings
 
 log = logging.getLogger(__name__)
@@ -71,24 +72,30 @@ def setup(app: web.Application, handlers: EventHandlers) -> None:
     """Create the broker chosen by the settings; it connects when the app starts."""
     settings = app[SETTINGS]
     handlers.freeze()
-    dispatcher = Dispatcher(app, handlers, settings.max_attempts)
-    broker = create_broker(settings, dispatcher, handlers)
+    metrics = app[METRICS]
+    dispatcher = Dispatcher(app, handlers, settings.max_attempts, metrics)
+    broker = create_broker(settings, dispatcher, handlers, metrics)
     app[DISPATCHER] = dispatcher
     app[BROKER] = broker
     app[PUBLISHER] = broker
 
+    async def report_link() -> None:
+        metrics.connected((await broker.status()).connected)
+
+    metrics.before_scrape(report_link)
+
 
 def create_broker(
-    settings: RuntimeSettings, dispatcher: Dispatcher, handlers: EventHandlers
+    settings: RuntimeSettings, dispatcher: Dispatcher, handlers: EventHandlers, metrics: Metrics
 ) -> Broker:
     """The broker for ``settings.amqp_url`` (whose scheme the settings have checked)."""
     if settings.amqp_url.get_secret_value().lower().startswith("memory://"):
         from .memory import MemoryBroker
 
-        return MemoryBroker(settings, dispatcher, handlers)
+        return MemoryBroker(settings, dispatcher, handlers, metrics)
     from .amqp import AmqpBroker
 
-    return AmqpBroker(settings, dispatcher, handlers)
+    return AmqpBroker(settings, dispatcher, handlers, metrics)
 
 
 async def connection(app: web.Application) -> AsyncIterator[None]:

@@ -6,7 +6,7 @@ redelivery of what was not acked. Nothing leaves the process and nothing survive
 There is no consuming loop: a delivery starts when a message arrives or a handler slot frees.
 Example use::
 
-    broker = MemoryBroker(settings, dispatcher, events)
+    broker = MemoryBroker(settings, dispatcher, events, metrics)
     await broker.connect()
     await broker.publish("measurement.recorded", event)
 """
@@ -30,6 +30,7 @@ from .messaging import (
     PublishError,
     UnroutableLog,
 )
+from .metrics import Metrics
 from .settings import RuntimeSettings
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,14 @@ class MemoryBroker:
     """The ``Broker`` of ``memory://``; ``dead_letters`` holds what RabbitMQ's DLQ would."""
 
     def __init__(
-        self, settings: RuntimeSettings, dispatcher: Dispatcher, handlers: EventHandlers
+        self,
+        settings: RuntimeSettings,
+        dispatcher: Dispatcher,
+        handlers: EventHandlers,
+        metrics: Metrics,
     ) -> None:
         self._dispatcher = dispatcher
+        self._metrics = metrics
         self._handlers = handlers
         self._prefetch = settings.prefetch
         self._retry_delay = settings.retry_delay
@@ -79,16 +85,20 @@ class MemoryBroker:
 
     async def publish(self, routing_key: str, event: BaseModel) -> None:
         if not self._open:
+            self._metrics.published(routing_key, "failed", 0.0)
             raise PublishError(f"cannot publish {routing_key}: the in-process broker is closed")
-        self.enqueue(MemoryMessage(routing_key, event.model_dump_json().encode()))
+        routed = self.enqueue(MemoryMessage(routing_key, event.model_dump_json().encode()))
+        self._metrics.published(routing_key, "confirmed" if routed else "unroutable", 0.0)
 
-    def enqueue(self, message: MemoryMessage) -> None:
-        """Route a raw message into the service queue, as the shared exchange would."""
+    def enqueue(self, message: MemoryMessage) -> bool:
+        """Route a raw message into the service queue, as the shared exchange would; return
+        whether a binding took it."""
         if self._handlers.find(message.routing_key) is None:
             self._unroutable.report(message.routing_key)
-            return
+            return False
         self._ready.append(message)
         self._deliver_ready()
+        return True
 
     def retry_later(self, message: MemoryMessage) -> None:
         """Put ``message`` back in the service queue after the retry delay."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, cast
@@ -32,12 +33,16 @@ from typing import Any, Generic, Protocol, TypeVar, cast
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from .metrics import Consumed, Metrics
+
 log = logging.getLogger(__name__)
 
 ATTEMPTS = "x-attempts"
 ORIGINAL_ROUTING_KEY = "x-original-routing-key"
 ERROR_TYPE = "x-error-type"
 ERROR = "x-error"
+# The metrics' label for a routing key no handler takes: any key may come off the wire.
+UNHANDLED = "unhandled"
 
 Headers = Mapping[str, Any]
 M = TypeVar("M", bound=BaseModel)
@@ -153,20 +158,27 @@ class Dispatcher:
     It also tracks the handlers in flight, so shutdown can let them finish.
     """
 
-    def __init__(self, app: web.Application, handlers: EventHandlers, max_attempts: int) -> None:
+    def __init__(
+        self, app: web.Application, handlers: EventHandlers, max_attempts: int, metrics: Metrics
+    ) -> None:
         self._app = app
         self._handlers = handlers
         self._max_attempts = max_attempts
+        self._metrics = metrics
         self._in_flight: set[asyncio.Task[Any]] = set()
 
     async def handle(self, delivery: Delivery) -> None:
         """Handle one delivery; brokers call this in a task of its own per message."""
         task = cast(asyncio.Task[Any], asyncio.current_task())
         self._in_flight.add(task)
+        self._metrics.in_flight(1)
+        started = time.perf_counter()
         try:
-            await self._handle(delivery)
+            pattern, outcome = await self._handle(delivery)
+            self._metrics.consumed(pattern, outcome, time.perf_counter() - started)
         finally:
             self._in_flight.discard(task)
+            self._metrics.in_flight(-1)
 
     async def drain(self, grace: float) -> None:
         """Wait up to ``grace`` seconds for handlers in flight; cancel the rest, left unacked."""
@@ -182,24 +194,26 @@ class Dispatcher:
             )
             await asyncio.wait(pending, timeout=1)
 
-    async def _handle(self, delivery: Delivery) -> None:
+    async def _handle(self, delivery: Delivery) -> tuple[str, Consumed]:
+        """Settle ``delivery``; return its subscription's pattern (a bounded label for the
+        metrics, unlike the routing key) and the outcome."""
         routing_key = str(delivery.headers.get(ORIGINAL_ROUTING_KEY) or delivery.routing_key)
         attempt = _attempts(delivery.headers) + 1
         subscription = self._handlers.find(routing_key)
         if subscription is None:
             await self._dead_letter(delivery, routing_key, attempt, LookupError("no handler"))
-            return
+            return UNHANDLED, "dead_lettered"
         try:
             event = validate(subscription.model, delivery.body)
         except ValidationError as exc:
             await self._dead_letter(delivery, routing_key, attempt, exc)
-            return
+            return subscription.pattern, "invalid"
         try:
             await subscription.handler(self._app, event)
         except Exception as exc:
             if attempt >= self._max_attempts:
                 await self._dead_letter(delivery, routing_key, attempt, exc)
-                return
+                return subscription.pattern, "dead_lettered"
             log.warning(
                 "handler of %s failed (attempt %d of %d), retrying: %s: %s",
                 routing_key,
@@ -211,8 +225,9 @@ class Dispatcher:
             await delivery.retry(
                 {**delivery.headers, ATTEMPTS: attempt, ORIGINAL_ROUTING_KEY: routing_key}
             )
-            return
+            return subscription.pattern, "retried"
         await delivery.ack()
+        return subscription.pattern, "acked"
 
     async def _dead_letter(
         self, delivery: Delivery, routing_key: str, attempt: int, exc: Exception

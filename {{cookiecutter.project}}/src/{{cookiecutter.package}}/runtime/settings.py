@@ -122,10 +122,13 @@ class RuntimeSettings(BaseSettings):
         default=10.0, gt=0, description="seconds in-flight work may take to finish on SIGTERM"
     )
 
-    # Logging
+    # Logging and metrics
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = Field(
         default="text", description="text for people, json for a log collector"
+    )
+    metrics_enabled: bool = Field(
+        default=True, description="serve Prometheus metrics at GET /metrics"
     )
 
     @field_validator("amqp_url")

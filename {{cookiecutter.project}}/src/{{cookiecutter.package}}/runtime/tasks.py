@@ -37,6 +37,7 @@ from typing import Literal, NoReturn
 from aiohttp import web
 
 from .lifecycle import SHUTDOWN
+from .metrics import METRICS
 from .settings import SETTINGS
 
 log = logging.getLogger(__name__)
@@ -113,8 +114,10 @@ class TaskState:
     """What readiness shows of one task."""
 
     state: Literal["starting", "running", "restarting", "stopped"] = "starting"
+    runs: int = 0
     restarts: int = 0
     failures: int = 0  # in the current streak
+    failures_total: int = 0
     failing_since: float | None = None
     last_error: str | None = None
     last_success: float | None = None
@@ -192,6 +195,7 @@ class Supervisor:
         if not spec.at_startup or state.restarts:
             await asyncio.sleep(interval + random.uniform(0, spec.jitter))
         while True:
+            state.runs += 1
             await spec.function(self._app)
             self._succeeded(spec, state)
             await asyncio.sleep(interval + random.uniform(0, spec.jitter))
@@ -200,6 +204,7 @@ class Supervisor:
         """Run the loop once; having run ``task_recovered_after`` seconds counts as a success."""
         recovered_after = self._settings.task_recovered_after
         timer = asyncio.get_running_loop().call_later(recovered_after, self._succeeded, spec, state)
+        state.runs += 1
         try:
             await spec.function(self._app)
         finally:
@@ -215,6 +220,7 @@ class Supervisor:
 
     def _failed(self, spec: TaskSpec, state: TaskState, exc: Exception) -> None:
         state.failures += 1
+        state.failures_total += 1
         state.last_error = f"{type(exc).__name__}: {exc}"[:500]
         if state.failures == 1:
             state.failing_since = time.time()
@@ -234,7 +240,8 @@ SUPERVISOR = web.AppKey("supervisor", Supervisor)
 def setup(app: web.Application, tasks: Tasks) -> None:
     """Give the app a supervisor for ``tasks``; ``background_tasks`` starts and stops it."""
     tasks.freeze()
-    app[SUPERVISOR] = Supervisor(app, tasks.specs)
+    supervisor = app[SUPERVISOR] = Supervisor(app, tasks.specs)
+    app[METRICS].watch_tasks(lambda: supervisor.states)
 
 
 async def background_tasks(app: web.Application) -> AsyncIterator[None]:

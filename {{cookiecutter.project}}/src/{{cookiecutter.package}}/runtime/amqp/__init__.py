@@ -9,7 +9,7 @@
 Only public aio-pika and aiormq API is used, so a new aio-pika release cannot silently change
 how the service recovers. Example use::
 
-    broker = AmqpBroker(settings, dispatcher, events)
+    broker = AmqpBroker(settings, dispatcher, events, metrics)
     await broker.connect()
 """
 

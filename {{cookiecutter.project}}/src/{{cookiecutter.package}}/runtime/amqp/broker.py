@@ -10,7 +10,7 @@ one loop, the keeper, that puts back whatever breaks.
 
 Readiness is 503, with the reason, until the keeper has put everything back. Example use::
 
-    broker = AmqpBroker(settings, dispatcher, events)
+    broker = AmqpBroker(settings, dispatcher, events, metrics)
     await broker.connect()
     await broker.publish("measurement.recorded", event)
 """
@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from ..broker import BrokerStatus, StartupError
 from ..messaging import Dispatcher, EventHandlers
+from ..metrics import Metrics
 from ..settings import ENV_PREFIX, RuntimeSettings
 from ..tasks import keep_running
 from .connection import AMQP_ERRORS, Backoff, Link, describe
@@ -47,12 +48,17 @@ class AmqpBroker:
     """RabbitMQ, as the service sees it: publish, consume, and a status for readiness."""
 
     def __init__(
-        self, settings: RuntimeSettings, dispatcher: Dispatcher, handlers: EventHandlers
+        self,
+        settings: RuntimeSettings,
+        dispatcher: Dispatcher,
+        handlers: EventHandlers,
+        metrics: Metrics,
     ) -> None:
         self._link = Link(settings)
         self.safe_url = self._link.safe_url
         self.topology = Topology(settings, handlers.patterns)
-        self._publisher = AmqpPublisher(settings, self.safe_url)
+        self._metrics = metrics
+        self._publisher = AmqpPublisher(settings, self.safe_url, metrics)
         settler = Settler(self._publisher, self.topology.names, settings.retry_delay)
         self._consumer = AmqpConsumer(dispatcher, settler)
         self._cancel_timeout = settings.publish_timeout
@@ -166,6 +172,7 @@ class AmqpBroker:
         if not channel_trouble:
             self._watch_connection(await self._link.reconnect(reason))
             self._broken.discard("connection")
+            self._metrics.reconnected()
         for part in PARTS:
             if part not in self._broken:
                 continue

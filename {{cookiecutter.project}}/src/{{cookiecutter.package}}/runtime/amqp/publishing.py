@@ -4,7 +4,7 @@ holds up a publish. ``publish`` returns once RabbitMQ has the message, and raise
 claims a success it did not get. While the connection is being restored, a publish waits for it
 within that same time. Example use::
 
-    publisher = AmqpPublisher(settings, link.safe_url)
+    publisher = AmqpPublisher(settings, link.safe_url, metrics)
     publisher.attach(channel, exchange)  # after each (re)connect; detach() when it is lost
     await publisher.publish("measurement.recorded", event)
 """
@@ -12,6 +12,7 @@ within that same time. Example use::
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from uuid import uuid4
 
@@ -21,6 +22,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMess
 from pydantic import BaseModel
 
 from ..messaging import Headers, PublishError, UnroutableLog
+from ..metrics import Metrics, Published
 from ..settings import RuntimeSettings
 from .connection import AMQP_ERRORS
 
@@ -28,7 +30,8 @@ from .connection import AMQP_ERRORS
 class AmqpPublisher:
     """Sends the service's events to the shared exchange, and message copies to its queues."""
 
-    def __init__(self, settings: RuntimeSettings, safe_url: str) -> None:
+    def __init__(self, settings: RuntimeSettings, safe_url: str, metrics: Metrics) -> None:
+        self._metrics = metrics
         self._timeout = settings.publish_timeout
         self._app_id = settings.service_name
         self._safe_url = safe_url
@@ -63,10 +66,18 @@ class AmqpPublisher:
             timestamp=datetime.now(UTC),
             app_id=self._app_id,
         )
+        started = time.perf_counter()
+        outcome: Published = "confirmed"
         try:
             await self._send(message, routing_key, to_queue=False)
         except aiormq.exceptions.PublishError:
+            outcome = "unroutable"
             self._unroutable.report(routing_key)
+        except BaseException:
+            outcome = "failed"
+            raise
+        finally:
+            self._metrics.published(routing_key, outcome, time.perf_counter() - started)
 
     async def copy_to_queue(
         self,
