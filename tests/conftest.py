@@ -36,12 +36,13 @@ def bake(output: Path, template: Path = TEMPLATE, **answers: Any) -> Path:
 
 
 def copier_copy(
-    template: Path, destination: Path, *, check: bool = True, at: str = "", **answers: Any
+    template: Path, destination: Path, *, check: bool = True, at: str = "HEAD", **answers: Any
 ) -> subprocess.CompletedProcess[str]:
     """Generate with copier, as a user would: ``answers`` given, the rest default; from the
-    template's release ``at``, or its newest."""
+    template at ``at``. copier's own default is the newest tag; HEAD, with a local template,
+    is the working tree as it is, uncommitted changes included."""
     data = [arg for key, value in answers.items() for arg in ("--data", f"{key}={value}")]
-    data += ["--vcs-ref", at] if at else []
+    data += ["--vcs-ref", at]
     command = [
         tool("copier"),
         "copy",

@@ -9,6 +9,7 @@ changes the CI workflow.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 PACKAGE = "measurement_service"
@@ -216,17 +217,27 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
-def release_1_1_0(template: Path) -> None:
-    """The changes of a release, made to the template's files."""
+def version(template: Path) -> str:
+    """The template's version: the first ``## X.Y.Z`` heading of its CHANGELOG.md."""
+    found = re.search(r"^## (\d+\.\d+\.\d+) ", (template / "CHANGELOG.md").read_text(), re.M)
+    assert found is not None
+    return found.group(1)
+
+
+def release_next(template: Path) -> str:
+    """The changes of a minor release, made to the template's files; its version."""
+    old = version(template)
+    major, minor, _ = old.split(".")
+    new = f"{major}.{int(minor) + 1}.0"
     project = template / "{{cookiecutter.project}}"
     runtime = project / "src" / "{{cookiecutter.package}}" / "runtime"
     edit(runtime / "health.py", LIVENESS, 'summary="Whether the event loop runs"')
     edit(
         runtime / "settings.py",
-        "    # Logging\n",
+        "    # Logging and metrics\n",
         "    drain_poll: float = Field(\n"
         '        default=0.05, gt=0, description="seconds between checks that work has drained"\n'
-        "    )\n\n    # Logging\n",
+        "    )\n\n    # Logging and metrics\n",
     )
     row = "| `{{ P }}_SHUTDOWN_TIMEOUT` | `10.0` | seconds in-flight work may take on SIGTERM |\n"
     edit(
@@ -250,8 +261,6 @@ def release_1_1_0(template: Path) -> None:
         report,
         report + "      - run: uv lock --check\n",
     )
-    edit(
-        template / "CHANGELOG.md",
-        "\n## 1.0.0 ",
-        "\n## 1.1.0 (2026-12-01)\n\n- `DRAIN_POLL`.\n\n### Upgrading\n\nNothing.\n\n## 1.0.0 ",
-    )
+    entry = f"## {new} (2099-01-01)\n\n- `DRAIN_POLL`.\n\n### Upgrading\n\nNothing.\n\n"
+    edit(template / "CHANGELOG.md", f"## {old} ", entry + f"## {old} ")
+    return new

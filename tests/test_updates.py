@@ -1,9 +1,9 @@
 """A generated project takes a new template release, on a real git history, with cruft and with
 copier: the template's changes arrive, the team's edits stay, and what cannot merge is named.
 
-The history is built in a temporary folder: the template committed and tagged as release
-1.0.0; projects generated from it with each tool, and committed; the edits a team makes, and
-committed; the template changed as a release changes it, and tagged 1.1.0; then each project's
+The history is built in a temporary folder: the template committed and tagged as its current
+release; projects generated from it with each tool, and committed; the edits a team makes, and
+committed; the template changed as a minor release changes it, and tagged; then each project's
 ``scripts/template.py update``, which runs ``cruft update`` or ``copier update``.
 """
 
@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 
 from .conftest import TEMPLATE, bake, copier_copy, run, tool, uv
-from .team_edits import DELETED, LIVENESS, TEAM_FILES, make_team_edits, release_1_1_0
+from .team_edits import DELETED, LIVENESS, TEAM_FILES, make_team_edits, release_next, version
 
 TOOLS = ("cruft", "copier")
+OLD = version(TEMPLATE)
 PACKAGE = "measurement_service"
 # What a team owns: an update must leave these exactly as the team committed them.
 TEAM_PATHS = (f"src/{PACKAGE}/service", "tests/service", "README.md", "compose.yaml")
@@ -51,7 +52,7 @@ def commit(folder: Path, message: str) -> None:
 
 
 def copy_template(destination: Path) -> Path:
-    """This template, as the working tree has it, as a git repository at release 1.0.0."""
+    """This template, as the working tree has it, as a git repository at its release OLD."""
     destination.mkdir()
     for name in TEMPLATE_FILES:
         shutil.copy2(TEMPLATE / name, destination / name)
@@ -59,18 +60,18 @@ def copy_template(destination: Path) -> Path:
         ignore = shutil.ignore_patterns("__pycache__", ".venv", ".mypy_cache", ".ruff_cache")
         shutil.copytree(TEMPLATE / name, destination / name, ignore=ignore)
     git(destination, "init", "--quiet", "--initial-branch", "main")
-    commit(destination, "Release 1.0.0")
-    git(destination, "tag", "v1.0.0")
+    commit(destination, f"Release {OLD}")
+    git(destination, "tag", f"v{OLD}")
     return destination
 
 
-def generate(tool_name: str, template: Path, folder: Path, at: str = "") -> Path:
-    """A project made from ``template`` (at release ``at``, or its newest) by ``tool_name``,
-    committed as its first commit."""
+def generate(tool_name: str, template: Path, folder: Path, at: str = "HEAD") -> Path:
+    """A project made from ``template`` at ``at`` by ``tool_name``, committed as its first
+    commit."""
     project = folder / "measurement-service"
     if tool_name == "cruft":
         command = [tool("cruft"), "create", "--no-input", str(template)]
-        command += ["--output-dir", str(folder), *(["--checkout", at] if at else [])]
+        command += ["--output-dir", str(folder), "--checkout", at]
         subprocess.run(command, check=True, capture_output=True, env=git_env())
     else:
         copier_copy(template, project, at=at)
@@ -134,9 +135,9 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
         health = conflicting[name] / "src" / PACKAGE / "runtime" / "health.py"
         health.write_text(health.read_text().replace(LIVENESS, 'summary="Alive?"'))
         commit(conflicting[name], "Edit a runtime file, as teams are told not to")
-    release_1_1_0(template)
-    commit(template, "Release 1.1.0")
-    git(template, "tag", "v1.1.0")
+    new = release_next(template)
+    commit(template, f"Release {new}")
+    git(template, "tag", f"v{new}")
     yield History(
         template=template,
         updated={
@@ -179,7 +180,7 @@ def test_every_template_change_arrives(history: History, name: str) -> None:
             continue
         assert (project / relative).read_bytes() == path.read_bytes(), relative
     pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
-    assert pyproject["tool"]["one-loop-template"]["version"] == "1.1.0"
+    assert pyproject["tool"]["one-loop-template"]["version"] == version(history.template) != OLD
     dependencies = pyproject["project"]["dependencies"]
     assert "pydantic-settings>=2.8,<3" in dependencies  # the template's bump
     assert "yarl>=1.9" in dependencies  # the team's addition
@@ -224,7 +225,7 @@ def test_an_edited_runtime_file_is_named_as_a_conflict(history: History, name: s
 def test_check_says_when_the_template_has_moved_on(
     history: History, name: str, tmp_path: Path
 ) -> None:
-    behind = generate(name, history.template, tmp_path, at="v1.0.0")
+    behind = generate(name, history.template, tmp_path, at=f"v{OLD}")
     result = update(behind, "check")
     assert result.returncode == 1
     assert "The template has moved on" in result.stderr
@@ -247,7 +248,7 @@ def refused(project: Path, message: str) -> None:
 def test_an_update_over_uncommitted_changes_is_refused(
     history: History, name: str, tmp_path: Path
 ) -> None:
-    project = generate(name, history.template, tmp_path, at="v1.0.0")
+    project = generate(name, history.template, tmp_path, at=f"v{OLD}")
     (project / "README.md").write_text("# Work in progress\n", encoding="utf-8")
     refused(project, "error: the project has uncommitted changes (README.md)")
 
@@ -256,7 +257,7 @@ def test_an_update_over_uncommitted_changes_is_refused(
 def test_a_project_without_answers_is_told_how_to_link_it(
     history: History, name: str, tmp_path: Path
 ) -> None:
-    project = generate(name, history.template, tmp_path, at="v1.0.0")
+    project = generate(name, history.template, tmp_path, at=f"v{OLD}")
     for answers in (".cruft.json", ".copier-answers.yml"):
         (project / answers).unlink(missing_ok=True)
     commit(project, "As generated before the template had versions")
@@ -271,14 +272,14 @@ def test_a_project_without_answers_is_told_how_to_link_it(
 def test_an_answers_file_naming_a_version_that_does_not_exist_is_refused(
     history: History, name: str, tmp_path: Path
 ) -> None:
-    project = generate(name, history.template, tmp_path, at="v1.0.0")
+    project = generate(name, history.template, tmp_path, at=f"v{OLD}")
     if name == "cruft":
         answers = project / ".cruft.json"
-        recorded = git(history.template, "rev-parse", "v1.0.0").strip()
+        recorded = git(history.template, "rev-parse", f"v{OLD}").strip()
         unknown = "0123456789abcdef0123456789abcdef01234567"
     else:
         answers = project / ".copier-answers.yml"
-        recorded, unknown = "_commit: v1.0.0", "_commit: v0.9.0"
+        recorded, unknown = f"_commit: v{OLD}", "_commit: v0.0.0"
     text = answers.read_text(encoding="utf-8")
     assert recorded in text
     answers.write_text(text.replace(recorded, unknown), encoding="utf-8")
