@@ -22,8 +22,8 @@ TAKEN_IMPORT_NAMES = frozenset(
         "aio_pika", "aiohappyeyeballs", "aiohttp", "aiormq", "aiosignal", "annotated_types",
         "coverage", "dotenv", "frozenlist", "hatchling", "idna", "multidict", "mypy", "pamqp",
         "prometheus_client", "propcache", "pydantic", "pydantic_core", "pydantic_settings",
-        "pytest", "pytest_aiohttp", "pytest_asyncio", "ruff", "tests", "typing_extensions", "uv",
-        "yarl",
+        "pytest", "pytest_aiohttp", "pytest_asyncio", "pythonjsonlogger", "ruff", "tests",
+        "typing_extensions", "uv", "yarl",
     }
 )  # fmt: skip
 

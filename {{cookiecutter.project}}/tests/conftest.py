@@ -14,7 +14,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import aio_pika
 import aiohttp
@@ -168,6 +168,14 @@ async def proxy() -> AsyncIterator[Proxy]:
     await proxy.close()
 
 
+class Letter(NamedTuple):
+    """A dead-lettered message."""
+
+    headers: dict[str, Any]
+    body: bytes
+    correlation_id: str | None
+
+
 class RawBroker:
     """What a test needs beyond the service: raw publishes and a look at the dead letters."""
 
@@ -175,32 +183,37 @@ class RawBroker:
         self.broker = app[BROKER]
         self.settings = app[SETTINGS]
 
-    async def publish(self, routing_key: str, *bodies: bytes) -> None:
+    async def publish(
+        self, routing_key: str, *bodies: bytes, headers: dict[str, Any] | None = None
+    ) -> None:
         """Send bytes as another service would, with no validation on the way."""
         if isinstance(self.broker, MemoryBroker):
             for body in bodies:
-                self.broker.enqueue(MemoryMessage(routing_key, body))
+                self.broker.enqueue(MemoryMessage(routing_key, body, dict(headers or {})))
             return
         settings = self.settings
         async with await aio_pika.connect(settings.amqp_url.get_secret_value()) as connection:
             channel = await connection.channel()
             exchange = await channel.get_exchange(settings.exchange)
             for body in bodies:
-                await exchange.publish(aio_pika.Message(body), routing_key=routing_key)
+                message = aio_pika.Message(body, headers=headers)
+                await exchange.publish(message, routing_key=routing_key)
 
-    async def dead_letters(self) -> list[tuple[dict[str, Any], bytes]]:
-        """Headers and body of every message in the dead-letter queue (taking them out)."""
+    async def dead_letters(self) -> list[Letter]:
+        """Every message in the dead-letter queue (taking them out)."""
         if isinstance(self.broker, MemoryBroker):
-            letters = [(dict(m.headers), m.body) for m in self.broker.dead_letters]
+            letters = [
+                Letter(dict(m.headers), m.body, m.correlation_id) for m in self.broker.dead_letters
+            ]
             self.broker.dead_letters.clear()
             return letters
         assert isinstance(self.broker, AmqpBroker)
-        found: list[tuple[dict[str, Any], bytes]] = []
+        found: list[Letter] = []
         async with await aio_pika.connect(AMQP_URL) as connection:
             channel = await connection.channel()
             queue = await channel.get_queue(self.broker.topology.names.dead_letter)
             while (message := await queue.get(no_ack=True, fail=False)) is not None:
-                found.append((dict(message.headers), message.body))
+                found.append(Letter(dict(message.headers), message.body, message.correlation_id))
         return found
 
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from {{ cookiecutter.package }}.app import create_app
 from {{ cookiecutter.package }}.runtime.broker import PUBLISHER
+from {{ cookiecutter.package }}.runtime.correlation import CORRELATION_ID
 from {{ cookiecutter.package }}.runtime.http import HttpError, Routes
 from {{ cookiecutter.package }}.runtime.messaging import EventHandlers
 from {{ cookiecutter.package }}.runtime.tasks import Tasks
@@ -68,11 +69,13 @@ class Job(BaseModel):
 
 
 class Readings:
-    """Ids handled so far, and how many distinct ids each key had."""
+    """Ids handled so far, how many distinct ids each key had, and the correlation id each
+    handler run had."""
 
     def __init__(self) -> None:
         self.seen: set[UUID] = set()
         self.counts: Counter[str] = Counter()
+        self.correlation_ids: list[str | None] = []
 
 
 READINGS = web.AppKey("readings", Readings)
@@ -99,6 +102,7 @@ async def count(request: web.Request) -> Count:
 @events.subscribe("test.reading", Reading)
 async def on_reading(app: web.Application, reading: Reading) -> None:
     readings = app[READINGS]
+    readings.correlation_ids.append(CORRELATION_ID.get())
     if reading.id in readings.seen:
         log.info("reading %s was delivered again; already counted", reading.id)
         return
@@ -108,6 +112,7 @@ async def on_reading(app: web.Application, reading: Reading) -> None:
 
 @events.subscribe("test.broken", Job)
 async def broken(app: web.Application, job: Job) -> None:
+    app[READINGS].correlation_ids.append(CORRELATION_ID.get())
     raise RuntimeError(f"job {job.id} always fails")
 
 

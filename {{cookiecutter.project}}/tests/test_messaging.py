@@ -17,13 +17,13 @@ from {{ cookiecutter.package }}.runtime.messaging import (
     Delivery,
     Dispatcher,
     EventHandlers,
-    topic_matches,
     validate,
 )
 from {{ cookiecutter.package }}.runtime.tasks import Tasks
+from {{ cookiecutter.package }}.runtime.topics import topic_matches
 from {{ cookiecutter.package }}.settings import Settings
 
-from .conftest import Client, RawBroker, eventually
+from .conftest import Client, Letter, RawBroker, eventually
 
 
 class Ping(BaseModel):
@@ -91,7 +91,7 @@ async def test_bad_json_and_invalid_payloads_are_dead_lettered_at_once(
     await raw.publish("test.ping", b'{"n": "many"}')
     await raw.publish("test.ping", b'{"n": "7"}')  # strict: digits in a string are not a number
     await raw.publish("test.ping", b'{"n": 1}')
-    letters: list[tuple[dict[str, object], bytes]] = []
+    letters: list[Letter] = []
 
     async def three_dead_letters() -> bool:
         letters.extend(await raw.dead_letters())
@@ -99,7 +99,7 @@ async def test_bad_json_and_invalid_payloads_are_dead_lettered_at_once(
 
     await eventually(three_dead_letters)
     await eventually(lambda: _is(handled, [1]))
-    by_body = {body: headers for headers, body in letters}
+    by_body = {letter.body: letter.headers for letter in letters}
     assert by_body[b"{not json"]["x-attempts"] == 1
     assert by_body[b"{not json"]["x-error-type"] == "ValidationError"
     assert "JSON" in str(by_body[b"{not json"]["x-error"])
@@ -122,7 +122,7 @@ async def test_failing_handler_runs_max_attempts_then_dead_letters(
     raw = RawBroker(app)
     await raw.publish("test.ping", b'{"n": 13}')
     await raw.publish("test.ping", b'{"n": 1}')
-    letters: list[tuple[dict[str, object], bytes]] = []
+    letters: list[Letter] = []
 
     async def dead_lettered() -> bool:
         letters.extend(await raw.dead_letters())
@@ -131,7 +131,7 @@ async def test_failing_handler_runs_max_attempts_then_dead_letters(
     await eventually(dead_lettered)
     assert attempts.count(13) == settings.max_attempts == 3
     assert attempts.count(1) == 1  # other messages flowed meanwhile
-    [(headers, body)] = letters
+    [(headers, body, _)] = letters
     assert body == b'{"n": 13}'
     assert headers["x-attempts"] == 3
     assert headers["x-error-type"] == "RuntimeError"
@@ -235,7 +235,7 @@ async def test_a_fault_in_the_runtime_dead_letters_the_message_instead_of_loopin
     monkeypatch.setattr(Dispatcher, "handle", broken)
     raw = RawBroker(app)
     await raw.publish("test.ping", b'{"n": 13}', b'{"n": 1}')
-    letters: list[tuple[dict[str, object], bytes]] = []
+    letters: list[Letter] = []
 
     async def dead_lettered() -> bool:
         letters.extend(await raw.dead_letters())
@@ -244,7 +244,7 @@ async def test_a_fault_in_the_runtime_dead_letters_the_message_instead_of_loopin
     await eventually(dead_lettered)
     await eventually(lambda: _is(handled, [1]))
     await _settle()
-    assert [body for _, body in letters] == [b'{"n": 13}']
+    assert [letter.body for letter in letters] == [b'{"n": 13}']
     assert faults == [b'{"n": 13}']  # once: no redelivery loop
     ours = [r for r in caplog.records if r.name.startswith("{{ cookiecutter.package }}")]
     errors = [r for r in ours if "could not handle a test.ping message" in r.getMessage()]

@@ -164,7 +164,7 @@ async def test_publish_failure_is_503(
     start: Callable[[web.Application], Awaitable[Client]],
 ) -> None:
     class Unconfirmed:
-        async def publish(self, routing_key: str, event: BaseModel) -> None:
+        async def publish(self, routing_key: str, event: BaseModel, **_: object) -> None:
             raise PublishError("RabbitMQ did not confirm within 0.1s")
 
     app = sample_app(make_settings())

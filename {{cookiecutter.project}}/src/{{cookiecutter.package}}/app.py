@@ -19,7 +19,7 @@ from importlib.metadata import PackageNotFoundError, metadata
 from aiohttp import web
 
 from . import service
-from .runtime import broker, health, http, lifecycle, metrics, tasks
+from .runtime import broker, correlation, health, http, lifecycle, metrics, tasks
 from .runtime.http import Routes
 from .runtime.messaging import EventHandlers
 from .runtime.tasks import Tasks
@@ -43,7 +43,7 @@ def create_app(
     # The metrics middleware is outermost, so it counts the status the client gets.
     app = web.Application(
         client_max_size=settings.max_body_size,
-        middlewares=[metrics.middleware, http.problem_middleware],
+        middlewares=[metrics.middleware, correlation.middleware, http.problem_middleware],
     )
     app[SETTINGS] = settings
     app[lifecycle.SHUTDOWN] = lifecycle.ShutdownClock(settings.shutdown_timeout)

@@ -105,7 +105,7 @@ async def test_alerts_survive_failed_publishes_and_readiness_recovers(
     class Blinking:
         """The broker, but the first alerts it is given are not confirmed."""
 
-        async def publish(self, routing_key: str, event: BaseModel) -> None:
+        async def publish(self, routing_key: str, event: BaseModel, **_: object) -> None:
             nonlocal failures
             if routing_key == "sensor.alert":
                 if failures:

@@ -2,11 +2,11 @@
 replace it (``docs/updating.md``), and nothing here imports from ``service/``.
 
 - ``http``, ``openapi``: typed routes, problem-JSON errors, the OpenAPI document;
-- ``messaging``: event handlers and the ack / retry / dead-letter rules;
+- ``messaging``, ``topics``: event handlers, the ack / retry / dead-letter rules, topic patterns;
 - ``broker``, ``amqp/``, ``memory``: the broker, RabbitMQ or in-process;
 - ``tasks``: periodic and long-running background tasks under supervision;
-- ``health``: liveness and readiness;
-- ``lifecycle``, ``logs``: running, shutting down, logging;
+- ``health``, ``metrics``: liveness and readiness, Prometheus metrics;
+- ``lifecycle``, ``logs``, ``correlation``: running, shutting down, logging, correlation ids;
 - ``settings``: the runtime's settings.
 
 ``TEMPLATE_VERSION`` is the version of the template this runtime came from; the OpenAPI

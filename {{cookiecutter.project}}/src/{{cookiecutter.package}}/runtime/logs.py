@@ -3,17 +3,21 @@
 Example use::
 
     configure_logging("INFO", "json")
-    logging.getLogger(__name__).info("started")  # {"time": "...", "level": "INFO", ...}
+    logging.getLogger(__name__).info("started")  # {"level": "INFO", ..., "time": "..."}
+
+Each line carries the correlation id of the request or message being handled
+(``correlation.py``); in JSON, so do the fields given as ``extra=``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-from datetime import UTC, datetime
 
-TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+from pythonjsonlogger.json import JsonFormatter
+
+from .correlation import LogField
+
 LIBRARIES = ("aio_pika", "aiormq")
 
 
@@ -36,26 +40,36 @@ class LibraryNoise(logging.Filter):
         return self.level <= logging.DEBUG
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object a line, with the traceback as a field rather than extra lines."""
+class TextFormatter(logging.Formatter):
+    """The text format, with ``[correlation id]`` after the logger's name while there is one."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s%(correlation)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        correlation_id = getattr(record, "correlation_id", None)
+        record.correlation = f" [{correlation_id}]" if correlation_id else ""
+        return super().formatMessage(record)
+
+
+def json_formatter() -> logging.Formatter:
+    """One JSON object a line: time, level, logger, correlation id, message, then any
+    ``extra=`` fields, and the traceback as a field rather than extra lines."""
+    return JsonFormatter(
+        "{levelname}{name}{correlation_id}{message}",
+        style="{",
+        timestamp="time",
+        rename_fields={"levelname": "level", "name": "logger", "exc_info": "exception"},
+        json_ensure_ascii=False,
+    )
 
 
 def configure_logging(level: str, fmt: str) -> None:
     """Send the log to stderr at ``level`` in ``fmt`` (``text`` or ``json``)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(json_formatter() if fmt == "json" else TextFormatter())
     handler.addFilter(LibraryNoise(logging.getLevelName(level)))
+    handler.addFilter(LogField())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from uuid import uuid4
 
 from pydantic import BaseModel
 
 from .broker import BrokerStatus
+from .correlation import CORRELATION_ID
 from .messaging import (
     ERROR,
     ERROR_TYPE,
@@ -43,9 +45,11 @@ class MemoryMessage:
     routing_key: str
     body: bytes
     headers: Headers = field(default_factory=dict)
+    message_id: str | None = None
+    correlation_id: str | None = None
 
     def with_headers(self, headers: Headers) -> MemoryMessage:
-        return MemoryMessage(self.routing_key, self.body, dict(headers))
+        return replace(self, headers=dict(headers))
 
 
 class MemoryBroker:
@@ -83,11 +87,25 @@ class MemoryBroker:
         )
         self._open = True
 
-    async def publish(self, routing_key: str, event: BaseModel) -> None:
+    async def publish(
+        self,
+        routing_key: str,
+        event: BaseModel,
+        *,
+        headers: Headers | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
         if not self._open:
             self._metrics.published(routing_key, "failed", 0.0)
             raise PublishError(f"cannot publish {routing_key}: the in-process broker is closed")
-        routed = self.enqueue(MemoryMessage(routing_key, event.model_dump_json().encode()))
+        message = MemoryMessage(
+            routing_key,
+            event.model_dump_json().encode(),
+            dict(headers or {}),
+            message_id=uuid4().hex,
+            correlation_id=correlation_id or CORRELATION_ID.get(),
+        )
+        routed = self.enqueue(message)
         self._metrics.published(routing_key, "confirmed" if routed else "unroutable", 0.0)
 
     def enqueue(self, message: MemoryMessage) -> bool:
@@ -167,6 +185,10 @@ class MemoryDelivery:
         self.routing_key = message.routing_key
         self.body = message.body
         self.headers: Headers = message.headers
+        self.message_id = message.message_id
+        self.correlation_id = message.correlation_id
+        # A retried copy is a new message, as with RabbitMQ; only a requeue would redeliver.
+        self.redelivered = False
         self.settled = False
 
     async def ack(self) -> None:

@@ -23,7 +23,6 @@ Rules (the same for RabbitMQ and ``memory://``):
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -33,7 +32,9 @@ from typing import Any, Generic, Protocol, TypeVar, cast
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from .correlation import CORRELATION_ID, new_id, plain
 from .metrics import Consumed, Metrics
+from .topics import check_pattern, topic_matches
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,19 @@ class PublishError(Exception):
 class Publisher(Protocol):
     """What the service's code uses to send events."""
 
-    async def publish(self, routing_key: str, event: BaseModel) -> None:
-        """Send ``event`` to the shared exchange; return once the broker has confirmed it."""
+    async def publish(
+        self,
+        routing_key: str,
+        event: BaseModel,
+        *,
+        headers: Headers | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        """Send ``event`` to the shared exchange; return once the broker has confirmed it.
+
+        The message carries ``headers``, and ``correlation_id`` or else the id of the work at
+        hand (``correlation.CORRELATION_ID``), so whoever handles it can tell what it is for.
+        """
 
 
 class UnroutableLog:
@@ -87,6 +99,9 @@ class Delivery(Protocol):
     routing_key: str
     body: bytes
     headers: Headers
+    message_id: str | None
+    correlation_id: str | None
+    redelivered: bool
 
     async def ack(self) -> None:
         """Settle the message: it is done."""
@@ -131,7 +146,7 @@ class EventHandlers:
         ``*`` stands for one dot-separated word and ``#`` for zero or more, as in a topic
         exchange. A message goes to the first registered handler that matches.
         """
-        _check_pattern(pattern)
+        check_pattern(pattern)
 
         def register(handler: Handler[M]) -> Handler[M]:
             if self._frozen:
@@ -173,6 +188,8 @@ class Dispatcher:
         self._in_flight.add(task)
         self._metrics.in_flight(1)
         started = time.perf_counter()
+        # Each delivery runs in a task of its own, so this id stays with this one.
+        CORRELATION_ID.set(plain(delivery.correlation_id) or plain(delivery.message_id) or new_id())
         try:
             pattern, outcome = await self._handle(delivery)
             self._metrics.consumed(pattern, outcome, time.perf_counter() - started)
@@ -197,7 +214,8 @@ class Dispatcher:
     async def _handle(self, delivery: Delivery) -> tuple[str, Consumed]:
         """Settle ``delivery``; return its subscription's pattern (a bounded label for the
         metrics, unlike the routing key) and the outcome."""
-        routing_key = str(delivery.headers.get(ORIGINAL_ROUTING_KEY) or delivery.routing_key)
+        original = delivery.headers.get(ORIGINAL_ROUTING_KEY)
+        routing_key = original if isinstance(original, str) and original else delivery.routing_key
         attempt = _attempts(delivery.headers) + 1
         subscription = self._handlers.find(routing_key)
         if subscription is None:
@@ -262,28 +280,6 @@ def validate(model: type[M], raw: bytes) -> M:
     """
     strict = None if "strict" in model.model_config else True
     return model.model_validate_json(raw, strict=strict)
-
-
-def topic_matches(pattern: str, routing_key: str) -> bool:
-    """Whether ``routing_key`` matches ``pattern`` the way a RabbitMQ topic exchange decides."""
-    return _words_match(tuple(pattern.split(".")), tuple(routing_key.split(".")))
-
-
-@functools.lru_cache(maxsize=4096)
-def _words_match(pattern: tuple[str, ...], words: tuple[str, ...]) -> bool:
-    if not pattern:
-        return not words
-    head, rest = pattern[0], pattern[1:]
-    if head == "#":
-        return any(_words_match(rest, words[i:]) for i in range(len(words) + 1))
-    if not words:
-        return False
-    return head in ("*", words[0]) and _words_match(rest, words[1:])
-
-
-def _check_pattern(pattern: str) -> None:
-    if not pattern or any(not word for word in pattern.split(".")):
-        raise ValueError(f"routing-key pattern {pattern!r} has an empty word")
 
 
 def _attempts(headers: Headers) -> int:

@@ -28,7 +28,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
 from pydantic import BaseModel
 
 from ..broker import BrokerStatus, StartupError
-from ..messaging import Dispatcher, EventHandlers
+from ..messaging import Dispatcher, EventHandlers, Headers
 from ..metrics import Metrics
 from ..settings import ENV_PREFIX, RuntimeSettings
 from ..tasks import keep_running
@@ -104,8 +104,17 @@ class AmqpBroker:
             ", ".join(self.topology.patterns) or "nothing",
         )
 
-    async def publish(self, routing_key: str, event: BaseModel) -> None:
-        await self._publisher.publish(routing_key, event)
+    async def publish(
+        self,
+        routing_key: str,
+        event: BaseModel,
+        *,
+        headers: Headers | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        await self._publisher.publish(
+            routing_key, event, headers=headers, correlation_id=correlation_id
+        )
 
     async def start_consuming(self) -> None:
         self._consume = True

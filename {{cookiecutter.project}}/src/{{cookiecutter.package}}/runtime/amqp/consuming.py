@@ -117,6 +117,9 @@ class AmqpDelivery:
         self.routing_key = message.routing_key or ""
         self.body = message.body
         self.headers: Headers = dict(message.headers or {})
+        self.message_id = message.message_id
+        self.correlation_id = message.correlation_id
+        self.redelivered = bool(message.redelivered)
 
     async def ack(self) -> None:
         await self._message.ack()

@@ -21,6 +21,7 @@ import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
 from pydantic import BaseModel
 
+from ..correlation import CORRELATION_ID
 from ..messaging import Headers, PublishError, UnroutableLog
 from ..metrics import Metrics, Published
 from ..settings import RuntimeSettings
@@ -56,10 +57,19 @@ class AmqpPublisher:
         self._closed = True
         self.detach()
 
-    async def publish(self, routing_key: str, event: BaseModel) -> None:
+    async def publish(
+        self,
+        routing_key: str,
+        event: BaseModel,
+        *,
+        headers: Headers | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
         """Send ``event`` to the shared exchange; return once RabbitMQ confirmed it."""
         message = aio_pika.Message(
             event.model_dump_json().encode(),
+            headers=dict(headers or {}),
+            correlation_id=correlation_id or CORRELATION_ID.get(),
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=uuid4().hex,
@@ -93,6 +103,7 @@ class AmqpPublisher:
             content_type=message.content_type,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=message.message_id or uuid4().hex,
+            correlation_id=message.correlation_id,
             timestamp=message.timestamp,
             app_id=message.app_id,
             expiration=expiration,

@@ -1,0 +1,61 @@
+"""Correlation ids: one id follows a piece of work through REST, AMQP and the log.
+
+A request brings its id in ``X-Request-ID`` (or gets a new one) and gets it back in the
+response. Whatever the request publishes carries it as the AMQP ``correlation_id``, and so do
+the retry and dead-letter copies of the message. The handler of that message runs with the
+same id, and so does every log line written meanwhile. Example use::
+
+    CORRELATION_ID.get()  # in a route, a handler or a task: the id of the work at hand
+
+A value that is not a plain id (too long, not ASCII, spaces, a newline) is replaced, never
+passed on: it would end up in other services' logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+
+from aiohttp import web
+
+HEADER = "X-Request-ID"
+PLAIN = re.compile(r"[A-Za-z0-9._:+=/-]{1,128}")
+
+CORRELATION_ID: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def plain(value: object) -> str | None:
+    """``value`` if it is a plain id, else None."""
+    return value if isinstance(value, str) and PLAIN.fullmatch(value) else None
+
+
+@web.middleware
+async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Run the request under its ``X-Request-ID``, or a new id, and answer with it."""
+    correlation_id = plain(request.headers.get(HEADER)) or new_id()
+    token = CORRELATION_ID.set(correlation_id)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers[HEADER] = correlation_id
+        raise
+    finally:
+        CORRELATION_ID.reset(token)
+    response.headers[HEADER] = correlation_id
+    return response
+
+
+class LogField(logging.Filter):
+    """Puts the correlation id on every record, as ``correlation_id`` (None outside work)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.correlation_id = CORRELATION_ID.get()
+        return True
