@@ -65,6 +65,6 @@ def test_the_runtime_tests_import_nothing_from_the_service() -> None:
 
 def test_the_check_resolves_relative_imports() -> None:
     modules = imported_modules(PACKAGE / "runtime" / "amqp" / "broker.py")
-    assert f"{NAME}.runtime.messaging" in modules  # from ..messaging import
+    assert f"{NAME}.runtime.dispatch" in modules  # from ..dispatch import
     assert f"{NAME}.runtime.settings.RuntimeSettings" in modules  # from ..settings import
     assert f"{NAME}.service" in imported_modules(PACKAGE / "app.py")  # from . import service

@@ -13,12 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from {{ cookiecutter.package }}.app import create_app
 from {{ cookiecutter.package }}.runtime.broker import PUBLISHER
-from {{ cookiecutter.package }}.runtime.messaging import (
-    Delivery,
-    Dispatcher,
-    EventHandlers,
-    validate,
-)
+from {{ cookiecutter.package }}.runtime.dispatch import Delivery, Dispatcher
+from {{ cookiecutter.package }}.runtime.messaging import EventHandlers, MessageInfo, validate
 from {{ cookiecutter.package }}.runtime.tasks import Tasks
 from {{ cookiecutter.package }}.runtime.topics import topic_matches
 from {{ cookiecutter.package }}.settings import Settings
@@ -249,3 +245,34 @@ async def test_a_fault_in_the_runtime_dead_letters_the_message_instead_of_loopin
     ours = [r for r in caplog.records if r.name.startswith("{{ cookiecutter.package }}")]
     errors = [r for r in ours if "could not handle a test.ping message" in r.getMessage()]
     assert [r.levelno for r in errors] == [logging.ERROR]
+
+
+async def test_a_handler_that_asks_gets_the_message_info(
+    start: Callable[[web.Application], Awaitable[Client]], settings: Settings
+) -> None:
+    seen: list[MessageInfo] = []
+    events = EventHandlers()
+
+    @events.subscribe("test.ping", Ping)
+    async def fail_once(app: web.Application, ping: Ping, message: MessageInfo) -> None:
+        seen.append(message)
+        if message.attempt == 1:
+            raise RuntimeError("first run fails")
+
+    client = await start(create_app(settings, events=events, jobs=Tasks()))
+    publisher = client.app[PUBLISHER]
+    await publisher.publish(
+        "test.ping", Ping(n=1), headers={"x-tenant": "t1"}, correlation_id="c-1"
+    )
+    await eventually(lambda: _is([m.attempt for m in seen], [1, 2]))
+    first, retry = seen
+    assert (first.routing_key, first.correlation_id, first.headers["x-tenant"]) == (
+        "test.ping",
+        "c-1",
+        "t1",
+    )
+    assert first.message_id
+    assert retry.message_id == first.message_id  # the retry is a copy of the same message
+    assert retry.correlation_id == "c-1"
+    assert retry.headers["x-tenant"] == "t1"
+    assert not first.redelivered

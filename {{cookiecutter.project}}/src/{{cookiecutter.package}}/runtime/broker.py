@@ -18,8 +18,9 @@ from typing import Protocol
 
 from aiohttp import web
 
+from .dispatch import Dispatcher
 from .lifecycle import SHUTDOWN
-from .messaging import Dispatcher, EventHandlers, Publisher
+from .messaging import EventHandlers, Publisher
 from .metrics import METRICS, Metrics
 from .settings import SETTINGS, RuntimeSettings
 

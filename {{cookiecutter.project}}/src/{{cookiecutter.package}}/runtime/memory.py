@@ -23,15 +23,8 @@ from pydantic import BaseModel
 
 from .broker import BrokerStatus
 from .correlation import CORRELATION_ID
-from .messaging import (
-    ERROR,
-    ERROR_TYPE,
-    Dispatcher,
-    EventHandlers,
-    Headers,
-    PublishError,
-    UnroutableLog,
-)
+from .dispatch import ERROR, ERROR_TYPE, Dispatcher
+from .messaging import EventHandlers, Headers, PublishError, UnroutableLog
 from .metrics import Metrics
 from .settings import RuntimeSettings
 

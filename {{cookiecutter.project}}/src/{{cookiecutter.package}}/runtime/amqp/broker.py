@@ -28,7 +28,8 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
 from pydantic import BaseModel
 
 from ..broker import BrokerStatus, StartupError
-from ..messaging import Dispatcher, EventHandlers, Headers
+from ..dispatch import Dispatcher
+from ..messaging import EventHandlers, Headers
 from ..metrics import Metrics
 from ..settings import ENV_PREFIX, RuntimeSettings
 from ..tasks import keep_running

@@ -16,7 +16,8 @@ import logging
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
-from ..messaging import Dispatcher, Headers, PublishError
+from ..dispatch import Dispatcher
+from ..messaging import Headers, PublishError
 from .connection import AMQP_ERRORS
 from .publishing import AmqpPublisher
 from .topology import QueueNames
