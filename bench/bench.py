@@ -234,8 +234,9 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
 
     # Start-up and idle: the service and the bare reference side by side, over one window.
     port, ref_port = free_port(), free_port()
-    service_cmd = [service_bin, "--amqp-url", amqp_url, "--http-host", "127.0.0.1"]
-    service_cmd += ["--http-port", str(port), "--log-level", "WARNING"]
+    base_cmd = [service_bin, "--amqp-url", amqp_url, "--http-host", "127.0.0.1"]
+    base_cmd += ["--log-level", "WARNING"]
+    service_cmd = [*base_cmd, "--http-port", str(port)]
     service = Process(service_cmd, project, f"http://127.0.0.1:{port}/health/ready")
     ready = service.ready_after()
     asyncio.run(_purge(amqp_url, service_queue))  # an earlier run's leftovers are not idle work
@@ -260,17 +261,24 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
         "reference": rss_mb(reference.popen.pid),
     }
 
-    # REST: the same JSON, the same load, one after the other.
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/measurements",
-        data=b'{"sensor": "bench", "value": 1.0}',
-        headers={"Content-Type": "application/json"},
-    )
-    urllib.request.urlopen(request).close()
-    wait_for(f"http://127.0.0.1:{port}/sensors/bench")
+    # REST: the same JSON, the same load, one after the other; and the service once more with
+    # its metrics off, to show what they cost.
+    off_port = free_port()
+    off_cmd = [*base_cmd, "--http-port", str(off_port), "--no-metrics-enabled"]
+    service_off = Process(off_cmd, project, f"http://127.0.0.1:{off_port}/health/ready")
+    service_off.ready_after()
+    for at in (port, off_port):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{at}/measurements",
+            data=b'{"sensor": "bench", "value": 1.0}',
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request).close()
+        wait_for(f"http://127.0.0.1:{at}/sensors/bench")
     load = (args.connections, args.duration)
     rest_runs: list[dict[str, float]] = []
     ref_runs: list[dict[str, float]] = []
+    off_runs: list[dict[str, float]] = []
     for round_ in range(args.repeat):
         print(
             f"REST {round_ + 1}/{args.repeat}: wrk, {args.connections} connections, "
@@ -279,8 +287,11 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
         )
         ref_runs.append(wrk(f"http://127.0.0.1:{ref_port}/sensors/bench", *load))
         rest_runs.append(wrk(f"http://127.0.0.1:{port}/sensors/bench", *load))
+        off_runs.append(wrk(f"http://127.0.0.1:{off_port}/sensors/bench", *load))
     rest, ref_rest = _median_run(rest_runs), _median_run(ref_runs)
     results["rest"] = {"service": rest, "reference": ref_rest}
+    results["rest_metrics_off"] = _median_run(off_runs)
+    service_off.stop()
     reference.stop()
     service.stop()
 
@@ -293,11 +304,13 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
     )
     bodies = measurement_bodies(args.messages)
     service_rates: list[float] = []
+    off_rates: list[float] = []
     raw_rates: list[float] = []
     faststream_rates: list[float] = []
     for round_ in range(args.repeat):
         print(f"consume {round_ + 1}/{args.repeat}: {args.messages} messages each ...", flush=True)
         service_rates.append(consume_service(amqp_url, service_cmd, project, port, bodies))
+        off_rates.append(consume_service(amqp_url, off_cmd, project, off_port, bodies))
         raw_rates.append(consume_reference(amqp_url, python, "reference_consumer.py", bodies))
         faststream_rates.append(
             consume_reference(amqp_url, python, "reference_faststream.py", bodies)
@@ -306,7 +319,9 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
         "service": statistics.median(service_rates),
         "reference": statistics.median(raw_rates),
         "faststream": statistics.median(faststream_rates),
+        "service_metrics_off": statistics.median(off_rates),
         "service_runs": service_rates,
+        "service_metrics_off_runs": off_rates,
         "reference_runs": raw_rates,
         "faststream_runs": faststream_rates,
     }
@@ -475,6 +490,20 @@ def table(results: dict[str, Any]) -> str:
             },
         ),
         ("publish msg/s, confirmed", results["publish_msg_s"]),
+        (
+            "REST req/s, metrics on / off",
+            {
+                "service": results["rest"]["service"]["req_s"],
+                "reference": results["rest_metrics_off"]["req_s"],
+            },
+        ),
+        (
+            "consume msg/s, metrics on / off",
+            {
+                "service": results["consume_msg_s"]["service"],
+                "reference": results["consume_msg_s"]["service_metrics_off"],
+            },
+        ),
         (
             "REST p99 (ms) consuming / idle",
             {k: results["rest_while_consuming"][k]["p99_ms"] for k in ("service", "reference")},

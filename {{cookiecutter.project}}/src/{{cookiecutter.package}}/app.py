@@ -41,9 +41,10 @@ def create_app(
     not depend on the service's code.
     """
     # The metrics middleware is outermost, so it counts the status the client gets.
+    counting = [metrics.middleware] if settings.metrics_enabled else []
     app = web.Application(
         client_max_size=settings.max_body_size,
-        middlewares=[metrics.middleware, correlation.middleware, http.problem_middleware],
+        middlewares=[*counting, correlation.middleware, http.problem_middleware],
     )
     app[SETTINGS] = settings
     app[lifecycle.SHUTDOWN] = lifecycle.ShutdownClock(settings.shutdown_timeout)

@@ -13,9 +13,10 @@ passed on: it would end up in other services' logs.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
-import uuid
+import secrets
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 
@@ -25,11 +26,15 @@ HEADER = "X-Request-ID"
 PLAIN = re.compile(r"[A-Za-z0-9._:+=/-]{1,128}")
 
 CORRELATION_ID: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+_PROCESS = secrets.token_hex(8)
+_COUNT = itertools.count()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """A new id, unique across processes: 64 random bits of this process, then a count (32 hex
+    digits in all, like a UUID's). Cheaper than a UUID, which reads the OS's random source."""
+    return f"{_PROCESS}{next(_COUNT):016x}"
 
 
 def plain(value: object) -> str | None:
