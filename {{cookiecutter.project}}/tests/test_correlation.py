@@ -1,19 +1,15 @@
 """Correlation ids: from ``X-Request-ID`` (or new) to the response, into the messages a request
 publishes, through their handlers, retries and dead letters, and into every log line; odd
-values replaced, never passed on."""
+values replaced, never passed on. ``test_logs.py`` checks the log lines."""
 
 from __future__ import annotations
 
-import json
-import logging
 import re
-from collections.abc import Iterator
 
 import pytest
 
 from {{ cookiecutter.package }}.runtime.broker import PUBLISHER
 from {{ cookiecutter.package }}.runtime.correlation import CORRELATION_ID, HEADER
-from {{ cookiecutter.package }}.runtime.logs import configure_logging
 
 from .conftest import Client, RawBroker, eventually
 from .sample import READINGS, Job
@@ -98,31 +94,3 @@ async def test_a_message_without_an_id_gets_one_and_odd_headers_are_ignored(
     assert made is not None
     assert re.fullmatch(HEX_ID, made)
     assert await raw.dead_letters() == []
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:], root.level = handlers, level
-
-
-@pytest.mark.usefixtures("restore_logging")
-def test_every_log_line_names_the_id_and_json_keeps_extra_fields(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    log = logging.getLogger("test.correlation")
-    configure_logging("INFO", "json")
-    token = CORRELATION_ID.set("req-5")
-    log.info("recorded", extra={"sensor": "boiler", "value": 1.5})
-    CORRELATION_ID.reset(token)
-    log.info("outside any request")
-    inside, outside = (json.loads(line) for line in capsys.readouterr().err.splitlines())
-    assert (inside["correlation_id"], inside["sensor"], inside["value"]) == ("req-5", "boiler", 1.5)
-    assert outside["correlation_id"] is None
-    configure_logging("INFO", "text")
-    token = CORRELATION_ID.set("req-6")
-    log.info("recorded")
-    CORRELATION_ID.reset(token)
-    assert "INFO    test.correlation [req-6]: recorded" in capsys.readouterr().err

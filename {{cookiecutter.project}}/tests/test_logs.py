@@ -1,4 +1,5 @@
-"""Both log formats: text for people, one JSON object a line for a collector."""
+"""Both log formats: text for people, one JSON object a line for a collector; both name the
+correlation id of the work at hand."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from {{ cookiecutter.package }}.runtime.correlation import CORRELATION_ID
 from {{ cookiecutter.package }}.runtime.logs import configure_logging
 
 
@@ -47,3 +49,23 @@ def test_text_format_is_readable_and_respects_the_level(capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert "hidden" not in err
     assert "WARNING test.text: shown" in err
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_every_log_line_names_the_id_and_json_keeps_extra_fields(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = logging.getLogger("test.correlation")
+    configure_logging("INFO", "json")
+    token = CORRELATION_ID.set("req-5")
+    log.info("recorded", extra={"sensor": "boiler", "value": 1.5})
+    CORRELATION_ID.reset(token)
+    log.info("outside any request")
+    inside, outside = (json.loads(line) for line in capsys.readouterr().err.splitlines())
+    assert (inside["correlation_id"], inside["sensor"], inside["value"]) == ("req-5", "boiler", 1.5)
+    assert outside["correlation_id"] is None
+    configure_logging("INFO", "text")
+    token = CORRELATION_ID.set("req-6")
+    log.info("recorded")
+    CORRELATION_ID.reset(token)
+    assert "INFO    test.correlation [req-6]: recorded" in capsys.readouterr().err

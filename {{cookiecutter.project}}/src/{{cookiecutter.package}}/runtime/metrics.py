@@ -66,8 +66,7 @@ class Metrics:
         self.enabled = enabled
         self.registry = CollectorRegistry()
         self._before_scrape: list[Callable[[], Awaitable[None]]] = []
-        # A counter and a histogram per label set, found once: labels() costs more than inc().
-        self._series: dict[tuple[str, str, str | int], tuple[Counter, Histogram]] = {}
+        self._series: dict[tuple[object, ...], tuple[Counter, Histogram]] = {}
         counter = partial(Counter, namespace=NAMESPACE, registry=self.registry)
         histogram = partial(Histogram, namespace=NAMESPACE, registry=self.registry)
         gauge = partial(Gauge, namespace=NAMESPACE, registry=self.registry)
@@ -97,25 +96,19 @@ class Metrics:
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
         if self.enabled:
-            key = (method, route, status)
-            if (series := self._series.get(key)) is None:
-                series = self._series[key] = (
-                    self._requests.labels(method, route, str(status)),
-                    self._request_seconds.labels(method, route),
-                )
-            series[0].inc()
-            series[1].observe(seconds)
+            count, timing = self._pair(
+                self._requests, self._request_seconds, (method, route), status
+            )
+            count.inc()
+            timing.observe(seconds)
 
     def consumed(self, routing_key: str, outcome: Consumed, seconds: float) -> None:
         if self.enabled:
-            key = ("consumed", routing_key, outcome)
-            if (series := self._series.get(key)) is None:
-                series = self._series[key] = (
-                    self._consumed.labels(routing_key, outcome),
-                    self._handler_seconds.labels(routing_key),
-                )
-            series[0].inc()
-            series[1].observe(seconds)
+            count, timing = self._pair(
+                self._consumed, self._handler_seconds, (routing_key,), outcome
+            )
+            count.inc()
+            timing.observe(seconds)
 
     def in_flight(self, change: int) -> None:
         if self.enabled:
@@ -123,15 +116,25 @@ class Metrics:
 
     def published(self, routing_key: str, outcome: Published, seconds: float) -> None:
         if self.enabled:
-            key = ("published", routing_key, outcome)
-            if (series := self._series.get(key)) is None:
-                series = self._series[key] = (
-                    self._published.labels(routing_key, outcome),
-                    self._confirm_seconds.labels(routing_key),
-                )
-            series[0].inc()
+            count, timing = self._pair(
+                self._published, self._confirm_seconds, (routing_key,), outcome
+            )
+            count.inc()
             if outcome != "failed":  # no confirm came
-                series[1].observe(seconds)
+                timing.observe(seconds)
+
+    def _pair(
+        self, counter: Counter, histogram: Histogram, labels: tuple[str, ...], last: str | int
+    ) -> tuple[Counter, Histogram]:
+        """The counter's series for ``labels`` and ``last``, and the histogram's for ``labels``,
+        looked up once: ``labels()`` costs more than ``inc()`` and ``observe()`` together."""
+        key = (id(counter), *labels, last)
+        if (pair := self._series.get(key)) is None:
+            pair = self._series[key] = (
+                counter.labels(*labels, str(last)),
+                histogram.labels(*labels),
+            )
+        return pair
 
     def reconnected(self) -> None:
         if self.enabled:
