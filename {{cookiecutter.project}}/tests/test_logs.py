@@ -9,8 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from {{ cookiecutter.package }}.runtime.correlation import CORRELATION_ID
+from {{ cookiecutter.package }}.runtime.correlation import CORRELATION_ID, HEADER
 from {{ cookiecutter.package }}.runtime.logs import configure_logging
+
+from .conftest import Client
 
 
 @pytest.fixture
@@ -69,3 +71,17 @@ def test_every_log_line_names_the_id_and_json_keeps_extra_fields(
     log.info("recorded")
     CORRELATION_ID.reset(token)
     assert "INFO    test.correlation [req-6]: recorded" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_the_access_log_names_the_request_id_and_the_next_request_has_its_own(
+    sample_memory_client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", "json")
+    await sample_memory_client.get("/health/live", headers={HEADER: "req-7"})
+    await sample_memory_client.get("/health/live")  # the same connection, no id given
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    access = [line for line in lines if line["logger"] == "aiohttp.access"]
+    assert len(access) == 2
+    assert access[0]["correlation_id"] == "req-7"
+    assert access[1]["correlation_id"] not in (None, "req-7")

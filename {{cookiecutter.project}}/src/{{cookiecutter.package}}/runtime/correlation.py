@@ -46,14 +46,14 @@ def plain(value: object) -> str | None:
 async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Run the request under its ``X-Request-ID``, or a new id, and answer with it."""
     correlation_id = plain(request.headers.get(HEADER)) or new_id()
-    token = CORRELATION_ID.set(correlation_id)
+    # Not reset afterwards: aiohttp runs each request in a task of its own, so the id cannot
+    # leak into another request, and its access-log line, written later, names it too.
+    CORRELATION_ID.set(correlation_id)
     try:
         response = await handler(request)
     except web.HTTPException as exc:
         exc.headers[HEADER] = correlation_id
         raise
-    finally:
-        CORRELATION_ID.reset(token)
     response.headers[HEADER] = correlation_id
     return response
 
