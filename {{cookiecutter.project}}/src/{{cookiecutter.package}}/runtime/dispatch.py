@@ -29,7 +29,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from .correlation import CORRELATION_ID, new_id, plain
-from .messaging import EventHandlers, Headers, MessageInfo, validate
+from .messaging import EventHandlers, Handler, HandlerWithInfo, Headers, MessageInfo, validate
 from .metrics import Consumed, Metrics
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,11 @@ class Dispatcher:
             await self._dead_letter(delivery, routing_key, attempt, exc)
             return subscription.pattern, "invalid"
         try:
-            await subscription.handler(self._app, event, info(delivery, routing_key, attempt))
+            if subscription.wants_info:
+                handler = cast(HandlerWithInfo[Any], subscription.handler)
+                await handler(self._app, event, info(delivery, routing_key, attempt))
+            else:
+                await cast(Handler[Any], subscription.handler)(self._app, event)
         except Exception as exc:
             if attempt >= self._max_attempts:
                 await self._dead_letter(delivery, routing_key, attempt, exc)

@@ -106,7 +106,8 @@ class Subscription(Generic[M]):
 
     pattern: str
     model: type[M]
-    handler: HandlerWithInfo[M]  # a handler that asks for nothing is called without it
+    handler: Handler[M] | HandlerWithInfo[M]
+    wants_info: bool  # a handler that asks for nothing gets no MessageInfo built for it
 
     def matches(self, routing_key: str) -> bool:
         return topic_matches(self.pattern, routing_key)
@@ -142,14 +143,8 @@ class EventHandlers:
                     f"{handler.__name__} subscribed to {pattern!r} after the app was built, so "
                     "no message would reach it; subscribe at import time, before create_app"
                 )
-            if len(inspect.signature(handler).parameters) >= 3:
-                call = handler
-            else:  # returns the handler's own coroutine: no extra frame per message
-
-                def call(app: web.Application, event: M, message: MessageInfo) -> Awaitable[None]:
-                    return cast(Handler[M], handler)(app, event)
-
-            self.subscriptions.append(Subscription(pattern, model, call))
+            wants_info = len(inspect.signature(handler).parameters) >= 3
+            self.subscriptions.append(Subscription(pattern, model, handler, wants_info))
             return handler
 
         return cast(Register[M], register)
