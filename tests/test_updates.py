@@ -80,7 +80,7 @@ def generate(tool_name: str, template: Path, folder: Path, at: str = "HEAD") -> 
     return project
 
 
-def update(project: Path, command: str = "update") -> subprocess.CompletedProcess[str]:
+def script(project: Path, command: str = "update") -> subprocess.CompletedProcess[str]:
     """The project's own script (``update`` or ``check``), with the template's tests' tools."""
     env = {**git_env(), "CRUFT": tool("cruft"), "COPIER": tool("copier")}
     return subprocess.run(
@@ -141,11 +141,11 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     yield History(
         template=template,
         updated={
-            name: Updated(project, update(project), git(project, "rev-parse", "HEAD").strip())
+            name: Updated(project, script(project), git(project, "rev-parse", "HEAD").strip())
             for name, project in edited.items()
         },
         conflicted={
-            name: Updated(project, update(project), git(project, "rev-parse", "HEAD").strip())
+            name: Updated(project, script(project), git(project, "rev-parse", "HEAD").strip())
             for name, project in conflicting.items()
         },
         fresh=bake(root / "fresh", template=template),
@@ -226,11 +226,11 @@ def test_check_says_when_the_template_has_moved_on(
     history: History, name: str, tmp_path: Path
 ) -> None:
     behind = generate(name, history.template, tmp_path, at=f"v{OLD}")
-    result = update(behind, "check")
+    result = script(behind, "check")
     assert result.returncode == 1
     assert "The template has moved on" in result.stderr
     assert "scripts/template.py update" in result.stderr
-    current = update(history.updated[name].project, "check")
+    current = script(history.updated[name].project, "check")
     assert current.returncode == 0, current.stderr
     assert "Up to date" in current.stdout
 
@@ -238,7 +238,7 @@ def test_check_says_when_the_template_has_moved_on(
 def refused(project: Path, message: str) -> None:
     """The update stops with ``message`` and changes nothing."""
     before = git(project, "status", "--porcelain")
-    result = update(project)
+    result = script(project)
     assert result.returncode == 1
     assert message in result.stderr
     assert git(project, "status", "--porcelain") == before
@@ -262,8 +262,8 @@ def test_a_project_without_answers_is_told_how_to_link_it(
         (project / answers).unlink(missing_ok=True)
     commit(project, "As generated before the template had versions")
     refused(project, "is not linked to its template")
-    assert "docs/updating.md" in update(project).stderr
-    check = update(project, "check")  # in CI: a warning, not a failure
+    assert "docs/updating.md" in script(project).stderr
+    check = script(project, "check")  # in CI: a warning, not a failure
     assert check.returncode == 0
     assert "::warning::" in check.stderr
 
