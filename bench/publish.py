@@ -9,11 +9,12 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import aio_pika
 from measurement_service.app import create_app
-from measurement_service.runtime.broker import BROKER
-from measurement_service.service.models import AlertRaised
+from measurement_service.runtime.broker import BROKER, PUBLISHER
+from measurement_service.service.models import MeasurementRecorded
 from measurement_service.settings import Settings
 
 
@@ -30,11 +31,13 @@ async def main(url: str, count: int, concurrency: int) -> None:
     app = create_app(settings)
     broker = app[BROKER]
     await broker.connect()  # declares the exchange, and the queue bound to measurement.recorded
-    event = AlertRaised(measurement_id=uuid.uuid4(), sensor="s", value=1.0, threshold=1.0)
+    now = datetime.now(UTC)
+    event = MeasurementRecorded(id=uuid.uuid4(), sensor="s", value=1.0, recorded_at=now)
     routing_key = "measurement.recorded"  # routed to a queue, so RabbitMQ stores each message
+    publisher = app[PUBLISHER]  # what service code publishes with: declared events only
 
     async def service_publish() -> None:
-        await broker.publish(routing_key, event)
+        await publisher.publish(routing_key, event)
 
     service_rate = await timed(count, concurrency, service_publish)
 

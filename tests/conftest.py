@@ -19,8 +19,10 @@ import pytest
 from cookiecutter.main import cookiecutter
 
 from .rabbitmq import RabbitMQUnavailable, ThrowawayRabbitMQ
+from .variants import VARIANTS
 
 TEMPLATE = Path(__file__).resolve().parent.parent
+FULLY_CHECKED = ["default", "custom"]  # the machine's Python runs these; the rest: static checks
 
 
 def bake(output: Path, template: Path = TEMPLATE, **answers: Any) -> Path:
@@ -121,3 +123,14 @@ def rabbitmq() -> Iterator[Broker]:
         yield Broker(node.url, node.restart_command)
     finally:
         node.stop()
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The fully checked variants, rendered and installed with ``uv sync``."""
+    projects = {}
+    for name in FULLY_CHECKED:
+        project = bake(tmp_path_factory.mktemp(name), **VARIANTS[name])
+        run(project, uv(), "sync", "--quiet")
+        projects[name] = project
+    return projects

@@ -110,6 +110,7 @@ from ..runtime.messaging import EventHandlers
 from .models import GUESTBOOK, Signed
 
 events = EventHandlers()
+events.publishes("guest.signed", Signed)
 
 
 @events.subscribe("guest.signed", Signed)

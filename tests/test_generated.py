@@ -10,21 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Broker, bake, run, uv
+from .conftest import FULLY_CHECKED, Broker, bake, run, uv
 from .variants import VARIANTS
-
-FULLY_CHECKED = ["default", "custom"]  # the machine's Python runs these; the rest: static checks
-
-
-@pytest.fixture(scope="session")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The fully checked variants, rendered and installed with ``uv sync``."""
-    projects = {}
-    for name in FULLY_CHECKED:
-        project = bake(tmp_path_factory.mktemp(name), **VARIANTS[name])
-        run(project, uv(), "sync", "--quiet")
-        projects[name] = project
-    return projects
 
 
 def pytest_counts(project: Path, report: str) -> dict[str, int]:

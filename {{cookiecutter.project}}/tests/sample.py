@@ -4,7 +4,8 @@ It records readings: ``POST /test/readings`` publishes ``test.reading``, whose h
 each reading id once; ``GET /test/readings/{key}`` shows the count for one key. ``test.job``
 messages sleep ``seconds``, then print ``handled <id>``, which is how tests watching a process's
 stdout see which messages it finished; ``test.broken`` messages always fail.
-``GET /test/slow?seconds=`` answers late. Example use::
+``GET /test/slow?seconds=`` answers late. It declares what the runtime's tests publish through it,
+``nobody.listens`` included. Example use::
 
     client = await start(sample_app(make_settings()))
     await client.post("/test/readings", json={"key": "k", "value": 1})
@@ -82,6 +83,10 @@ READINGS = web.AppKey("readings", Readings)
 
 routes = Routes()
 events = EventHandlers()
+events.publishes("test.reading", Reading)
+events.publishes("test.job", Job)
+events.publishes("test.broken", Job)
+events.publishes("nobody.listens", Job, "A routing key no queue is bound to")
 
 
 @routes.post("/test/readings", body=ReadingIn, response=Accepted, status=202, errors=(503,))

@@ -1,5 +1,6 @@
-"""How the service declares its parts: ``Routes.route`` for any HTTP method, and registries
-that refuse a declaration made after the app was built, which would otherwise never be bound."""
+"""How the service declares its parts: ``Routes.route`` for any HTTP method, publications that
+the publisher enforces, and registries that refuse a declaration made after the app was built,
+which would otherwise never be bound."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pydantic import BaseModel
 
 from {{ cookiecutter.package }}.app import create_app
 from {{ cookiecutter.package }}.runtime import http
-from {{ cookiecutter.package }}.runtime.messaging import EventHandlers
+from {{ cookiecutter.package }}.runtime.broker import PUBLISHER
+from {{ cookiecutter.package }}.runtime.messaging import EventHandlers, UndeclaredEventError
 from {{ cookiecutter.package }}.runtime.tasks import Tasks
 
 from .conftest import Client, make_settings
@@ -86,3 +88,35 @@ def test_a_task_declared_after_the_app_was_built_fails_loudly() -> None:
         @jobs.periodic(every=1.0)
         async def tidy(app: web.Application) -> None:
             pass
+
+
+class Other(BaseModel):
+    text: str
+
+
+async def test_only_declared_events_are_published(
+    start: Callable[[web.Application], Awaitable[Client]],
+) -> None:
+    events = EventHandlers()
+    events.publishes("note.added", Note)
+    client = await start(create_app(make_settings(), events=events, jobs=Tasks()))
+    publisher = client.app[PUBLISHER]
+    await publisher.publish("note.added", Note(text="a"))
+    with pytest.raises(UndeclaredEventError, match=r"'note\.edited' is not a declared publication"):
+        await publisher.publish("note.edited", Note(text="a"))
+    with pytest.raises(UndeclaredEventError, match=r"declared with Note, not Other"):
+        await publisher.publish("note.added", Other(text="a"))
+
+
+def test_a_publication_declared_twice_or_late_fails_loudly() -> None:
+    events = EventHandlers()
+    events.publishes("note.added", Note)
+    with pytest.raises(ValueError, match="declared twice"):
+        events.publishes("note.added", Note)
+    with pytest.raises(ValueError, match="empty word"):
+        events.publishes("note..added", Note)
+    with pytest.raises(ValueError, match=r"'note\.\*' is a pattern"):
+        events.publishes("note.*", Note)
+    create_app(make_settings(), events=events, jobs=Tasks())
+    with pytest.raises(RuntimeError, match=r"'note\.removed' was declared after the app"):
+        events.publishes("note.removed", Note)

@@ -69,6 +69,8 @@ async def start_with(
 ) -> web.Application:
     events = EventHandlers()
     events.subscribe("test.ping", Ping)(handler)
+    events.publishes("nobody.listens", Ping)
+    events.publishes("nobody.else", Ping)
     client = await start(create_app(settings, events=events, jobs=Tasks()))
     return client.app
 
@@ -252,6 +254,7 @@ async def test_a_handler_that_asks_gets_the_message_info(
 ) -> None:
     seen: list[MessageInfo] = []
     events = EventHandlers()
+    events.publishes("test.ping", Ping)
 
     @events.subscribe("test.ping", Ping)
     async def fail_once(app: web.Application, ping: Ping, message: MessageInfo) -> None:

@@ -11,7 +11,6 @@ from uuid import uuid4
 import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
-from pydantic import BaseModel
 
 from {{ cookiecutter.package }}.runtime.broker import BROKER, PUBLISHER
 from {{ cookiecutter.package }}.runtime.messaging import PublishError
@@ -19,7 +18,7 @@ from {{ cookiecutter.package }}.runtime.metrics import METRICS
 from {{ cookiecutter.package }}.runtime.tasks import Tasks
 
 from .conftest import Client, RawBroker, eventually, make_settings
-from .sample import Reading, sample_app
+from .sample import Job, Reading, sample_app
 
 NS = "{{ cookiecutter.package }}_"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -39,10 +38,6 @@ async def scrape(client: Client) -> Samples:
 
 def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((NS + name, frozenset(labels.items())), 0.0)
-
-
-class Event(BaseModel):
-    id: int
 
 
 async def test_a_scrape_counts_requests_deliveries_publishes_tasks_and_the_link(
@@ -66,7 +61,7 @@ async def test_a_scrape_counts_requests_deliveries_publishes_tasks_and_the_link(
     raw = RawBroker(client.app)
     await raw.publish("test.reading", b"not json")
     await raw.publish("test.broken", b'{"id": 1}')
-    await client.app[PUBLISHER].publish("nobody.listens", Event(id=1))
+    await client.app[PUBLISHER].publish("nobody.listens", Job(id=1))
 
     async def settled() -> bool:
         samples = await scrape(client)

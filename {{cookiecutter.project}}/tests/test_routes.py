@@ -188,8 +188,9 @@ async def test_openapi_documents_every_route(sample_memory_client: Client) -> No
         if route.resource is not None and route.method != "HEAD"
     }
     documented = {(method, path) for path, item in document["paths"].items() for method in item}
-    # The two documents of the service itself are served, not described.
-    assert routes - {("get", "/openapi.json"), ("get", "/metrics")} == documented
+    # The service's own documents and metrics are served, not described.
+    served = {("get", "/openapi.json"), ("get", "/asyncapi.json"), ("get", "/metrics")}
+    assert routes - served == documented
     assert "/metrics" not in document["paths"]
     post = document["paths"]["/test/readings"]["post"]
     schema_ref = post["requestBody"]["content"]["application/json"]["schema"]["$ref"]

@@ -19,7 +19,7 @@ from importlib.metadata import PackageNotFoundError, metadata
 from aiohttp import web
 
 from . import service
-from .runtime import broker, correlation, health, http, lifecycle, metrics, tasks
+from .runtime import asyncapi, broker, correlation, health, http, lifecycle, metrics, tasks
 from .runtime.http import Routes
 from .runtime.messaging import EventHandlers
 from .runtime.tasks import Tasks
@@ -53,6 +53,7 @@ def create_app(
     service.setup(app, settings)
     version, description = _about()
     http.setup(app, [routes, health.routes], DISTRIBUTION, version, description)
+    asyncapi.setup(app, events, DISTRIBUTION, version, description)
     broker.setup(app, events)
     tasks.setup(app, jobs)
 

@@ -2,15 +2,16 @@
 replace it (``docs/updating.md``), and nothing here imports from ``service/``.
 
 - ``http``, ``openapi``: typed routes, problem-JSON errors, the OpenAPI document;
-- ``messaging``, ``topics``: event handlers, the ack / retry / dead-letter rules, topic patterns;
+- ``messaging``, ``topics``: declared events and their handlers, topic patterns;
+- ``dispatch``: the ack / retry / dead-letter rules; ``asyncapi``: the AsyncAPI document;
 - ``broker``, ``amqp/``, ``memory``: the broker, RabbitMQ or in-process;
 - ``tasks``: periodic and long-running background tasks under supervision;
 - ``health``, ``metrics``: liveness and readiness, Prometheus metrics;
 - ``lifecycle``, ``logs``, ``correlation``: running, shutting down, logging, correlation ids;
 - ``settings``: the runtime's settings.
 
-``TEMPLATE_VERSION`` is the version of the template this runtime came from; the OpenAPI
-document shows it as ``info.x-template-version``.
+``TEMPLATE_VERSION`` is the version of the template this runtime came from; the OpenAPI and
+AsyncAPI documents show it as ``info.x-template-version``.
 """
 
 TEMPLATE_VERSION = "{{ template_version }}"

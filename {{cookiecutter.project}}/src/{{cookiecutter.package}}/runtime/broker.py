@@ -20,7 +20,7 @@ from aiohttp import web
 
 from .dispatch import Dispatcher
 from .lifecycle import SHUTDOWN
-from .messaging import EventHandlers, Publisher
+from .messaging import DeclaredPublisher, EventHandlers, Publisher
 from .metrics import METRICS, Metrics
 from .settings import SETTINGS, RuntimeSettings
 
@@ -70,7 +70,10 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 
 
 def setup(app: web.Application, handlers: EventHandlers) -> None:
-    """Create the broker chosen by the settings; it connects when the app starts."""
+    """Create the broker chosen by the settings; it connects when the app starts.
+
+    ``app[PUBLISHER]`` publishes only the events ``handlers`` declares.
+    """
     settings = app[SETTINGS]
     handlers.freeze()
     metrics = app[METRICS]
@@ -78,7 +81,7 @@ def setup(app: web.Application, handlers: EventHandlers) -> None:
     broker = create_broker(settings, dispatcher, handlers, metrics)
     app[DISPATCHER] = dispatcher
     app[BROKER] = broker
-    app[PUBLISHER] = broker
+    app[PUBLISHER] = DeclaredPublisher(broker, handlers)
 
     async def report_link() -> None:
         metrics.connected((await broker.status()).connected)

@@ -1,9 +1,10 @@
-"""Event handlers as the service declares them, and how it publishes events.
+"""The service's events as it declares them: what it listens to, and what it publishes.
 
-The service declares what it listens to; ``dispatch.Dispatcher`` runs each handler by the
-rules in ``dispatch.py``. Example use::
+``dispatch.Dispatcher`` runs each handler by the rules in ``dispatch.py``; the publisher refuses
+an event that was not declared; ``asyncapi.py`` documents both sides. Example use::
 
     events = EventHandlers()
+    events.publishes("measurement.recorded", MeasurementRecorded, "A measurement was accepted")
 
     @events.subscribe("measurement.recorded", MeasurementRecorded)
     async def on_recorded(app: web.Application, event: MeasurementRecorded) -> None: ...
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
@@ -59,6 +60,10 @@ class Register(Protocol[M]):
 
 class PublishError(Exception):
     """The broker did not confirm a message in time, or refused it."""
+
+
+class UndeclaredEventError(LookupError):
+    """The service published a routing key, or a model, it did not declare: a bug in its code."""
 
 
 class Publisher(Protocol):
@@ -113,20 +118,68 @@ class Subscription(Generic[M]):
         return topic_matches(self.pattern, routing_key)
 
 
-class EventHandlers:
-    """The service's event handlers; each pattern becomes a binding of the service queue.
+@dataclass(frozen=True)
+class Publication:
+    """A routing key the service publishes, and the model its events have."""
 
-    The app reads them when it is built; subscribing after that raises ``RuntimeError``, since
-    the queue would never be bound to the new pattern.
+    routing_key: str
+    model: type[BaseModel]
+    summary: str
+
+
+class EventHandlers:
+    """The service's event handlers and the events it publishes.
+
+    Each subscription's pattern becomes a binding of the service queue. The app reads both when
+    it is built; declaring after that raises ``RuntimeError``, since the queue would never be
+    bound to the new pattern, nor the event documented.
     """
 
     def __init__(self) -> None:
         self.subscriptions: list[Subscription[Any]] = []
+        self.publications: list[Publication] = []
+        self._published: dict[str, Publication] = {}
         self._frozen = False
 
     def freeze(self) -> None:
-        """Refuse further subscriptions; ``create_app`` calls this."""
+        """Refuse further declarations; ``create_app`` calls this."""
         self._frozen = True
+
+    def publishes(self, routing_key: str, model: type[BaseModel], summary: str = "") -> None:
+        """Declare that the service publishes ``model`` events with ``routing_key``.
+
+        Publishing anything not declared raises ``UndeclaredEventError``. A key is declared
+        whole, never as a pattern, so the document names each one and the metrics' labels stay
+        bounded.
+        """
+        check_pattern(routing_key)
+        if "*" in routing_key.split(".") or "#" in routing_key.split("."):
+            raise ValueError(f"declare each routing key whole; {routing_key!r} is a pattern")
+        if self._frozen:
+            raise RuntimeError(
+                f"{routing_key!r} was declared after the app was built; declare it at import "
+                "time, before create_app"
+            )
+        if routing_key in self._published:
+            raise ValueError(f"{routing_key!r} is declared twice")
+        publication = Publication(routing_key, model, summary or _first_line(model.__doc__))
+        self.publications.append(publication)
+        self._published[routing_key] = publication
+
+    def check_publication(self, routing_key: str, event: BaseModel) -> None:
+        """Raise ``UndeclaredEventError`` unless ``event`` may be published with ``routing_key``."""
+        declared = self._published.get(routing_key)
+        if declared is None:
+            raise UndeclaredEventError(
+                f"{routing_key!r} is not a declared publication; declare it with "
+                f"events.publishes({routing_key!r}, {type(event).__name__}) next to the "
+                "event handlers"
+            )
+        if not isinstance(event, declared.model):
+            raise UndeclaredEventError(
+                f"{routing_key!r} is declared with {declared.model.__name__}, not "
+                f"{type(event).__name__}"
+            )
 
     def subscribe(self, pattern: str, model: type[M]) -> Register[M]:
         """Register the decorated function for messages whose routing key matches ``pattern``.
@@ -155,6 +208,32 @@ class EventHandlers:
 
     def find(self, routing_key: str) -> Subscription[Any] | None:
         return next((s for s in self.subscriptions if s.matches(routing_key)), None)
+
+
+class DeclaredPublisher:
+    """The service's ``Publisher``: refuses undeclared events, then hands them to the broker."""
+
+    def __init__(self, broker: Publisher, events: EventHandlers) -> None:
+        self._broker = broker
+        self._events = events
+
+    def publish(
+        self,
+        routing_key: str,
+        event: BaseModel,
+        *,
+        headers: Headers | None = None,
+        correlation_id: str | None = None,
+    ) -> Coroutine[Any, Any, None]:
+        # A plain function returning the broker's coroutine: no extra frame per publish.
+        self._events.check_publication(routing_key, event)
+        return self._broker.publish(
+            routing_key, event, headers=headers, correlation_id=correlation_id
+        )
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().split("\n")[0]
 
 
 def validate(model: type[M], raw: bytes) -> M:

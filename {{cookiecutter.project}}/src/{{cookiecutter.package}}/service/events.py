@@ -1,7 +1,9 @@
-"""The events the service listens to. Each pattern becomes a binding of the service's queue.
+"""The service's events: those it publishes, and those it listens to.
 
-A handler that raises is retried, then dead-lettered; one that returns gets its message acked.
-Delivery is at least once: make handlers idempotent (here, by the event id).
+Publishing an event not declared here raises ``UndeclaredEventError``. Each handler's pattern
+becomes a binding of the service's queue. A handler that raises is retried, then dead-lettered;
+one that returns gets its message acked. Delivery is at least once: make handlers idempotent
+(here, by the event id). ``GET /asyncapi.json`` documents all of it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 from aiohttp import web
 
 from ..runtime.messaging import EventHandlers
-from .models import AlertRaised, MeasurementRecorded
+from .models import AlertRaised, MeasurementRecorded, Summary
 from .settings import SERVICE_SETTINGS
 from .state import SENSORS
 
@@ -19,9 +21,14 @@ log = logging.getLogger(__name__)
 
 events = EventHandlers()
 
+events.publishes("measurement.recorded", MeasurementRecorded, "A measurement was accepted")
+events.publishes("sensor.alert", AlertRaised, "A measurement reached the alert threshold")
+events.publishes("sensors.summary", Summary, "The periodic summary of all sensors")
+
 
 @events.subscribe("measurement.recorded", MeasurementRecorded)
 async def on_measurement_recorded(app: web.Application, event: MeasurementRecorded) -> None:
+    """Count the measurement once, and queue an alert if it reaches the threshold."""
     sensors = app[SENSORS]
     if not sensors.record(event):
         log.info("measurement %s was delivered again; already counted", event.id)
