@@ -53,6 +53,16 @@ class Accepted(BaseModel):
     id: UUID
 
 
+class KeyPath(BaseModel):
+    key: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+class SlowQuery(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    seconds: float = Field(default=0.5, ge=0, le=30)
+
+
 class Count(BaseModel):
     key: str
     count: int
@@ -96,9 +106,9 @@ async def record(request: web.Request, body: ReadingIn) -> Accepted:
     return Accepted(id=reading.id)
 
 
-@routes.get("/test/readings/{key}", response=Count, errors=(404,))
-async def count(request: web.Request) -> Count:
-    key = request.match_info["key"]
+@routes.get("/test/readings/{key}", path=KeyPath, response=Count, errors=(404,))
+async def count(request: web.Request, path: KeyPath) -> Count:
+    key = path.key
     if key not in request.app[READINGS].counts:
         raise HttpError(404, f"no reading of {key!r}")
     return Count(key=key, count=request.app[READINGS].counts[key])
@@ -127,9 +137,9 @@ async def work(app: web.Application, job: Job) -> None:
     print(f"handled {job.id}", flush=True)
 
 
-@routes.get("/test/slow", response=Done)
-async def slow(request: web.Request) -> Done:
-    await asyncio.sleep(float(request.query.get("seconds", "0.5")))
+@routes.get("/test/slow", query=SlowQuery, response=Done)
+async def slow(request: web.Request, query: SlowQuery) -> Done:
+    await asyncio.sleep(query.seconds)
     return Done(slow="done")
 
 

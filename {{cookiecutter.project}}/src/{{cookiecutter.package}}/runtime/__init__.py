@@ -1,7 +1,8 @@
 """The runtime: what runs the service's own code. It belongs to the template, whose updates
 replace it (``docs/updating.md``), and nothing here imports from ``service/``.
 
-- ``http``, ``openapi``: typed routes, problem-JSON errors, the OpenAPI document;
+- ``http``, ``params``, ``problems``, ``openapi``: typed routes and parameters, problem-JSON
+  errors, the OpenAPI document;
 - ``messaging``, ``topics``: declared events and their handlers, topic patterns;
 - ``dispatch``: the ack / retry / dead-letter rules; ``asyncapi``: the AsyncAPI document;
 - ``broker``, ``amqp/``, ``memory``: the broker, RabbitMQ or in-process;

@@ -1,120 +1,57 @@
-"""REST plumbing: typed routes, JSON errors for every failure, and the OpenAPI document.
+"""REST plumbing: typed routes and the OpenAPI document that describes them.
 
-Routes declare the pydantic models they read and return; the body is validated before the
-handler runs and the returned model is sent as JSON. Example use::
+Routes declare the pydantic models they read and return; the body, path and query parameters
+(``params.py``) are validated before the handler runs and the returned model is sent as JSON.
+Example use::
 
     routes = Routes()
 
     @routes.post("/measurements", body=MeasurementIn, response=Accepted, status=202)
     async def record(request: web.Request, body: MeasurementIn) -> Accepted: ...
 
-Every error reaches the client as ``application/problem+json`` (RFC 9457): malformed JSON is 400,
-a body that does not fit the model is 422 with the fields at fault, a body over
-``max_body_size`` is 413, an unknown route is 404, a publish the broker did not confirm is 503,
-and anything unexpected is 500 with the traceback in the log, never in the response. Validation
-is strict, so what the OpenAPI document says is what is accepted: ``"12"`` or ``false`` is not a
-number.
+Every error reaches the client as ``application/problem+json`` (``problems.py``): malformed
+JSON is 400, a body or parameter that does not fit its model is 422 with the fields at fault, a
+body over ``max_body_size`` is 413, an unknown route is 404. Body validation is strict, so what
+the OpenAPI document says is what is accepted: ``"12"`` or ``false`` is not a number.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from typing import Any, TypeVar, overload
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from aiohttp import hdrs, web
 from pydantic import BaseModel, ValidationError
 
-from .messaging import PublishError, validate
+from .messaging import validate
 from .openapi import Operation, openapi_document
+from .params import ParamReader, check_handler, check_placeholders, field_errors
+from .problems import PROBLEM_JSON, HttpError, ProblemDetail, problem_middleware
 
-log = logging.getLogger(__name__)
+__all__ = ["HttpError", "Routes", "problem_middleware", "read_body", "setup"]
 
-PROBLEM_JSON = "application/problem+json"
 B = TypeVar("B", bound=BaseModel)
 R = TypeVar("R", bound=BaseModel)
 Reply = BaseModel | web.StreamResponse
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-GetHandler = Callable[[web.Request], Awaitable[R | web.StreamResponse]]
-BodyHandler = Callable[[web.Request, B], Awaitable[R | web.StreamResponse]]
-
-
-class HttpError(Exception):
-    """An error to send to the client as problem JSON: ``raise HttpError(404, "no sensor 'x'")``."""
-
-    def __init__(self, status: int, detail: str, errors: list[dict[str, Any]] | None = None):
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.errors = errors
-
-
-class ProblemDetail(BaseModel):
-    """The body of every error response."""
-
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str
-    errors: list[dict[str, Any]] | None = None
-
-
-def problem_response(
-    status: int,
-    detail: str,
-    headers: dict[str, str] | None = None,
-    errors: list[dict[str, Any]] | None = None,
-) -> web.Response:
-    problem = ProblemDetail(
-        title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors
-    )
-    return web.Response(
-        body=problem.model_dump_json(exclude_none=True).encode(),
-        status=status,
-        content_type=PROBLEM_JSON,
-        headers=headers,
-    )
-
-
-@web.middleware
-async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn every exception a handler raises into a problem JSON response."""
-    try:
-        return await handler(request)
-    except HttpError as exc:
-        return problem_response(exc.status, exc.detail, errors=exc.errors)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise  # redirects and the like are not errors
-        headers = {
-            k: v
-            for k, v in exc.headers.items()
-            if k not in (hdrs.CONTENT_TYPE, hdrs.CONTENT_LENGTH)
-        }
-        text = exc.text or ""
-        detail = exc.reason if text in ("", f"{exc.status}: {exc.reason}") else text
-        return problem_response(exc.status, detail, headers)
-    except PublishError as exc:
-        log.warning("%s %s: %s", request.method, request.path, exc)
-        return problem_response(503, f"the event could not be published: {exc}")
-    except Exception:
-        log.exception("unhandled error in %s %s", request.method, request.path)
-        return problem_response(500, "internal error; the service log has the details")
+# Checked at import by ``params.check_handler``: (request[, body][, path=][, query=]).
+RouteHandler = Callable[..., Awaitable[R | web.StreamResponse]]
 
 
 @dataclass
 class Routes:
     """A table of typed routes; ``setup`` adds them to the app.
 
-    ``get`` and ``post`` are shorthands of ``route``, which declares any method::
+    ``get`` and ``post`` are shorthands of ``route``, which declares any method. A route may
+    declare models of its path and query parameters; the handler gets them as ``path=`` and
+    ``query=``, validated, after the body (if any)::
 
-        @routes.route("PUT", "/sensors/{sensor}", body=SensorIn, response=SensorStats)
-        async def replace_sensor(request: web.Request, body: SensorIn) -> SensorStats: ...
+        @routes.route("PUT", "/sensors/{sensor}", body=SensorIn, path=SensorPath, response=Stats)
+        async def replace(request: web.Request, body: SensorIn, path: SensorPath) -> Stats: ...
 
-    A route declared after ``setup`` raises ``RuntimeError``, since it would never be served.
+    A handler whose parameters do not fit its declaration raises ``TypeError`` at import, and a
+    route declared after ``setup`` raises ``RuntimeError``, since it would never be served.
     """
 
     operations: list[Operation] = field(default_factory=list)
@@ -122,87 +59,88 @@ class Routes:
     frozen: bool = False
 
     def get(
-        self, path: str, *, response: type[R], summary: str = "", errors: tuple[int, ...] = ()
-    ) -> Callable[[GetHandler[R]], GetHandler[R]]:
-        """Declare a GET route whose handler returns a ``response`` model."""
-        return self.route("GET", path, response=response, summary=summary, errors=errors)
-
-    def post(
         self,
-        path: str,
+        route_path: str,
         *,
-        body: type[B],
         response: type[R],
-        status: int = 200,
+        path: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
         summary: str = "",
         errors: tuple[int, ...] = (),
-    ) -> Callable[[BodyHandler[B, R]], BodyHandler[B, R]]:
-        """Declare a POST route: the body is validated as ``body`` before the handler runs."""
+    ) -> Callable[[RouteHandler[R]], RouteHandler[R]]:
+        """Declare a GET route whose handler returns a ``response`` model."""
         return self.route(
-            "POST", path, body=body, response=response, status=status, summary=summary,
+            "GET", route_path, response=response, path=path, query=query, summary=summary,
             errors=errors,
         )  # fmt: skip
 
-    @overload
-    def route(
+    def post(
         self,
-        method: str,
-        path: str,
+        route_path: str,
         *,
-        body: None = None,
+        body: type[BaseModel],
         response: type[R],
+        path: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
         status: int = 200,
         summary: str = "",
         errors: tuple[int, ...] = (),
-    ) -> Callable[[GetHandler[R]], GetHandler[R]]: ...
-
-    @overload
-    def route(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: type[B],
-        response: type[R],
-        status: int = 200,
-        summary: str = "",
-        errors: tuple[int, ...] = (),
-    ) -> Callable[[BodyHandler[B, R]], BodyHandler[B, R]]: ...
+    ) -> Callable[[RouteHandler[R]], RouteHandler[R]]:
+        """Declare a POST route: the body is validated as ``body`` before the handler runs."""
+        return self.route(
+            "POST", route_path, body=body, response=response, path=path, query=query,
+            status=status, summary=summary, errors=errors,
+        )  # fmt: skip
 
     def route(
         self,
         method: str,
-        path: str,
+        route_path: str,
         *,
+        response: type[R],
         body: type[BaseModel] | None = None,
-        response: type[BaseModel],
+        path: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
         status: int = 200,
         summary: str = "",
         errors: tuple[int, ...] = (),
-    ) -> Callable[[Any], Any]:
+    ) -> Callable[[RouteHandler[R]], RouteHandler[R]]:
         """Declare a ``method`` route. With ``body``, the request body is validated as that
         model and passed to the handler; a bad body is answered 400, 413, 415 or 422 without
-        calling it. The handler returns a ``response`` model, sent with ``status``."""
+        calling it. ``path`` and ``query`` models validate the parameters (422 if they do not
+        fit). The handler returns a ``response`` model, sent with ``status``."""
         if self.frozen:
             raise RuntimeError(
-                f"{method} {path} was declared after the app was built, so it would never be "
-                "served; declare routes at import time, before create_app"
+                f"{method} {route_path} was declared after the app was built, so it would never "
+                "be served; declare routes at import time, before create_app"
             )
         if body is not None:
             errors = (400, 413, 415, 422, *errors)
+        if path is not None or query is not None:
+            errors = (422, *errors)
+        check_placeholders(route_path, path)
+        read_path = ParamReader(path, "path") if path is not None else None
+        read_query = ParamReader(query, "query") if query is not None else None
 
-        def register(fn: Callable[..., Awaitable[Reply]]) -> Callable[..., Awaitable[Reply]]:
+        def register(fn: RouteHandler[R]) -> RouteHandler[R]:
+            check_handler(fn, body, path, query)
             doc = summary or (fn.__doc__ or "").strip().split("\n")[0]
+            operation = Operation(method, route_path, fn.__name__, doc, status, body, response)
             self.operations.append(
-                Operation(method, path, fn.__name__, doc, status, body, response, errors)
+                replace(operation, errors=errors, path_params=path, query_params=query)
             )
 
             async def endpoint(request: web.Request) -> web.StreamResponse:
+                params: dict[str, BaseModel] = {}
+                if read_path is not None:
+                    params["path"] = read_path(request.match_info)
+                if read_query is not None:
+                    params["query"] = read_query(request.query)
                 if body is None:
-                    return _reply(await fn(request), status)
-                return _reply(await fn(request, await read_body(request, body)), status)
+                    return _reply(await fn(request, **params), status)
+                return _reply(await fn(request, await read_body(request, body), **params), status)
 
-            self.table.route(method, path, name=fn.__name__)(endpoint)
+            self.table.route(method, route_path, name=fn.__name__)(endpoint)
             return fn
 
         return register
@@ -223,11 +161,7 @@ async def read_body(request: web.Request, model: type[B]) -> B:
         errors = exc.errors(include_url=False, include_input=False, include_context=False)
         if any(error["type"] == "json_invalid" for error in errors):
             raise HttpError(400, f"the body is not valid JSON: {errors[0]['msg']}") from None
-        fields = [
-            {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
-            for error in errors
-        ]
-        raise HttpError(422, "the body does not match the schema", errors=fields) from None
+        raise HttpError(422, "the body does not match the schema", field_errors(exc)) from None
 
 
 def _reply(result: Reply, status: int) -> web.StreamResponse:

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from . import TEMPLATE_VERSION
+from .params import placeholders
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,9 @@ class Operation:
     status: int
     body: type[BaseModel] | None
     response: type[BaseModel]
-    errors: tuple[int, ...]
+    errors: tuple[int, ...] = ()
+    path_params: type[BaseModel] | None = None
+    query_params: type[BaseModel] | None = None
 
 
 def openapi_document(
@@ -48,9 +51,33 @@ def openapi_document(
     models: list[tuple[type[BaseModel], Any]] = [(problem, "serialization")]
     for op in operations:
         models.append((op.response, "serialization"))
-        if op.body is not None:
-            models.append((op.body, "validation"))
-    _, schemas = models_json_schema(models, ref_template="#/components/schemas/{model}")
+        for model in (op.body, op.path_params, op.query_params):
+            if model is not None:
+                models.append((model, "validation"))
+    refs, schemas = models_json_schema(models, ref_template="#/components/schemas/{model}")
+    components = schemas.get("$defs", {})
+    # A parameter model is spelled out in its parameters; only the types it uses stay.
+    parameter_models = {
+        str(refs[(m, "validation")]["$ref"]).rsplit("/", 1)[1]
+        for op in operations
+        for m in (op.path_params, op.query_params)
+        if m is not None
+    }
+    parameter_schemas = {name: components[name] for name in parameter_models}
+    used = {str(ref).rsplit("/", 1)[1] for ref in _refs(components, skip=parameter_models)}
+    for name in parameter_models - used:
+        del components[name]
+
+    def parameters(model: type[BaseModel] | None, where: str) -> list[dict[str, Any]]:
+        if model is None:
+            return []
+        schema = parameter_schemas[str(refs[(model, "validation")]["$ref"]).rsplit("/", 1)[1]]
+        required = set(schema.get("required", []))
+        return [
+            {"name": name, "in": where, "required": where == "path" or name in required,
+             "schema": field}
+            for name, field in schema["properties"].items()
+        ]  # fmt: skip
 
     def content(model: type[BaseModel], media: str = "application/json") -> dict[str, Any]:
         return {media: {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
@@ -75,13 +102,14 @@ def openapi_document(
         }
         if op.body is not None:
             entry["requestBody"] = {"required": True, "content": content(op.body)}
-        parameters = [
-            {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
-            for part in op.path.split("/")
-            if part.startswith("{") and part.endswith("}")
+        typed = parameters(op.path_params, "path")
+        untyped = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in placeholders(op.path)
+            if op.path_params is None
         ]
-        if parameters:
-            entry["parameters"] = parameters
+        if every := typed + untyped + parameters(op.query_params, "query"):
+            entry["parameters"] = every
         paths.setdefault(op.path, {})[op.method.lower()] = entry
     return {
         "openapi": "3.1.0",
@@ -92,5 +120,23 @@ def openapi_document(
             "x-template-version": TEMPLATE_VERSION,
         },
         "paths": paths,
-        "components": {"schemas": schemas.get("$defs", {})},
+        "components": {"schemas": components},
     }
+
+
+def _refs(schemas: dict[str, Any], skip: set[str]) -> list[str]:
+    """Every ``$ref`` in ``schemas``, but for those under the names in ``skip``."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                found.append(node["$ref"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk({name: schema for name, schema in schemas.items() if name not in skip})
+    return found

@@ -36,6 +36,21 @@ class MeasurementRecorded(BaseModel):
     recorded_at: datetime
 
 
+class SensorPath(BaseModel):
+    """Path parameters of ``GET /sensors/{sensor}``."""
+
+    sensor: str = SENSOR_NAME
+
+
+class SensorFilter(BaseModel):
+    """Query parameters of ``GET /sensors``."""
+
+    prefix: str = Field(
+        default="", max_length=64, description="only sensors whose name starts with this"
+    )
+    limit: int = Field(default=100, ge=1, le=1000, description="at most this many, by name")
+
+
 class SensorStats(BaseModel):
     """What the service knows about one sensor, built from ``measurement.recorded`` events."""
 

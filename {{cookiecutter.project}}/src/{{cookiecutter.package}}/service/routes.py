@@ -9,7 +9,16 @@ from aiohttp import web
 
 from ..runtime.broker import PUBLISHER
 from ..runtime.http import HttpError, Routes
-from .models import Accepted, MeasurementIn, MeasurementRecorded, SensorList, SensorStats, Summary
+from .models import (
+    Accepted,
+    MeasurementIn,
+    MeasurementRecorded,
+    SensorFilter,
+    SensorList,
+    SensorPath,
+    SensorStats,
+    Summary,
+)
 from .state import SENSORS
 
 routes = Routes()
@@ -32,20 +41,24 @@ async def record_measurement(request: web.Request, body: MeasurementIn) -> Accep
     return Accepted(id=event.id)
 
 
-@routes.get("/sensors", response=SensorList, summary="Statistics of every sensor")
-async def list_sensors(request: web.Request) -> SensorList:
+@routes.get("/sensors", query=SensorFilter, response=SensorList, summary="Statistics of sensors")
+async def list_sensors(request: web.Request, query: SensorFilter) -> SensorList:
     stats = request.app[SENSORS].stats
-    return SensorList(sensors=[stats[name].as_model() for name in sorted(stats)])
+    names = sorted(name for name in stats if name.startswith(query.prefix))[: query.limit]
+    return SensorList(sensors=[stats[name].as_model() for name in names])
 
 
 @routes.get(
-    "/sensors/{sensor}", response=SensorStats, summary="Statistics of one sensor", errors=(404,)
+    "/sensors/{sensor}",
+    path=SensorPath,
+    response=SensorStats,
+    summary="Statistics of one sensor",
+    errors=(404,),
 )
-async def get_sensor(request: web.Request) -> SensorStats:
-    name = request.match_info["sensor"]
-    stats = request.app[SENSORS].stats.get(name)
+async def get_sensor(request: web.Request, path: SensorPath) -> SensorStats:
+    stats = request.app[SENSORS].stats.get(path.sensor)
     if stats is None:
-        raise HttpError(404, f"no measurement of sensor {name!r} has been recorded")
+        raise HttpError(404, f"no measurement of sensor {path.sensor!r} has been recorded")
     return stats.as_model()
 
 
