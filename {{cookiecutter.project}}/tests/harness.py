@@ -3,15 +3,20 @@
 It is ``tests/sample.py``'s service (``test.job`` messages print ``handled <id>`` once done, so
 tests read stdout to see which messages a process finished); with ``--stubborn-task``, a task
 that ignores cancellation; with ``--broken-contract``, instead of the sample's routes, one that
-answers what its OpenAPI document does not promise.
+answers what its OpenAPI document does not promise; with ``--spans FILE``, its spans written to
+FILE, one JSON object a line (``relayed <id>`` on stdout says a relay arrived).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Sequence
 
 from aiohttp import web
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from pydantic import BaseModel, Field
 
 from {{ cookiecutter.package }}.app import create_app
@@ -48,8 +53,35 @@ async def stubborn(app: web.Application) -> None:
             continue  # the bug the runtime must survive
 
 
+class JsonLines(SpanExporter):
+    """Appends each finished span to a file as one JSON object a line."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed at shutdown)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        for span in spans:
+            self._file.write(span.to_json(indent=None) + "\n")
+        self._file.flush()
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self._file.close()
+
+
+def spans_to(path: str, service_name: str) -> TracerProvider:
+    provider = TracerProvider(resource=Resource({"service.name": service_name}))
+    provider.add_span_processor(SimpleSpanProcessor(JsonLines(path)))
+    return provider
+
+
 def main(argv: list[str]) -> None:
     tasks = Tasks()
+    spans = None
+    if "--spans" in argv:
+        at = argv.index("--spans")
+        spans = argv[at + 1]
+        del argv[at : at + 2]
     if "--stubborn-task" in argv:
         argv.remove("--stubborn-task")
         tasks.long_running(stubborn)
@@ -62,7 +94,8 @@ def main(argv: list[str]) -> None:
         app = create_app(settings, routes=broken, events=events, jobs=tasks)
         app[READINGS] = Readings()
     else:
-        app = sample_app(settings, tasks)
+        provider = spans_to(spans, settings.service_name) if spans else None
+        app = sample_app(settings, tasks, provider)
     serve(app, settings)
 
 

@@ -4,8 +4,9 @@ It records readings: ``POST /test/readings`` publishes ``test.reading``, whose h
 each reading id once; ``GET /test/readings/{key}`` shows the count for one key. ``test.job``
 messages sleep ``seconds``, then print ``handled <id>``, which is how tests watching a process's
 stdout see which messages it finished; ``test.broken`` messages always fail.
-``GET /test/slow?seconds=`` answers late. It declares what the runtime's tests publish through it,
-``nobody.listens`` included. Example use::
+``GET /test/slow?seconds=`` answers late. ``POST /test/relay`` starts a chain of two events whose
+first handler may fail a few times, for the tracing tests. It declares what the runtime's tests
+publish through it, ``nobody.listens`` included. Example use::
 
     client = await start(sample_app(make_settings()))
     await client.post("/test/readings", json={"key": "k", "value": 1})
@@ -19,13 +20,14 @@ from collections import Counter
 from uuid import UUID, uuid4
 
 from aiohttp import web
+from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel, ConfigDict, Field
 
 from {{ cookiecutter.package }}.app import create_app
 from {{ cookiecutter.package }}.runtime.broker import PUBLISHER
 from {{ cookiecutter.package }}.runtime.correlation import CORRELATION_ID
 from {{ cookiecutter.package }}.runtime.http import HttpError, Routes
-from {{ cookiecutter.package }}.runtime.messaging import EventHandlers
+from {{ cookiecutter.package }}.runtime.messaging import EventHandlers, MessageInfo
 from {{ cookiecutter.package }}.runtime.tasks import Tasks
 from {{ cookiecutter.package }}.settings import Settings
 
@@ -79,14 +81,23 @@ class Job(BaseModel):
     seconds: float = 0.0
 
 
+class Relay(BaseModel):
+    """Events ``test.relay`` and ``test.relayed``: the first one's handler fails ``failures``
+    times, then publishes the second."""
+
+    id: int
+    failures: int = 0
+
+
 class Readings:
-    """Ids handled so far, how many distinct ids each key had, and the correlation id each
-    handler run had."""
+    """Ids handled so far, how many distinct ids each key had, the correlation id each handler
+    run had, and the relays that arrived."""
 
     def __init__(self) -> None:
         self.seen: set[UUID] = set()
         self.counts: Counter[str] = Counter()
         self.correlation_ids: list[str | None] = []
+        self.relayed: list[int] = []
 
 
 READINGS = web.AppKey("readings", Readings)
@@ -97,6 +108,8 @@ events.publishes("test.reading", Reading)
 events.publishes("test.job", Job)
 events.publishes("test.broken", Job)
 events.publishes("nobody.listens", Job, "A routing key no queue is bound to")
+events.publishes("test.relay", Relay)
+events.publishes("test.relayed", Relay)
 
 
 @routes.post("/test/readings", body=ReadingIn, response=Accepted, status=202, errors=(503,))
@@ -143,8 +156,33 @@ async def slow(request: web.Request, query: SlowQuery) -> Done:
     return Done(slow="done")
 
 
-def sample_app(settings: Settings, jobs: Tasks | None = None) -> web.Application:
-    """The runtime with this module's routes and handlers, and ``jobs`` (none by default)."""
-    app = create_app(settings, routes=routes, events=events, jobs=jobs or Tasks())
+@routes.post("/test/relay", body=Relay, response=Relay, status=202, errors=(503,))
+async def relay(request: web.Request, body: Relay) -> Relay:
+    await request.app[PUBLISHER].publish("test.relay", body)
+    return body
+
+
+@events.subscribe("test.relay", Relay)
+async def on_relay(app: web.Application, relay: Relay, message: MessageInfo) -> None:
+    if message.attempt <= relay.failures:
+        raise RuntimeError(f"relay {relay.id} fails on attempt {message.attempt}")
+    await app[PUBLISHER].publish("test.relayed", relay)
+
+
+@events.subscribe("test.relayed", Relay)
+async def on_relayed(app: web.Application, relay: Relay) -> None:
+    app[READINGS].relayed.append(relay.id)
+    print(f"relayed {relay.id}", flush=True)
+
+
+def sample_app(
+    settings: Settings, jobs: Tasks | None = None, tracer_provider: TracerProvider | None = None
+) -> web.Application:
+    """The runtime with this module's routes and handlers, ``jobs`` (none by default), and
+    spans sent to ``tracer_provider`` if given."""
+    jobs = jobs or Tasks()
+    app = create_app(
+        settings, routes=routes, events=events, jobs=jobs, tracer_provider=tracer_provider
+    )
     app[READINGS] = Readings()
     return app

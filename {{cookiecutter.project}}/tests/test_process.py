@@ -53,11 +53,12 @@ class Service:
         return code
 
 
-async def launch(name: str, amqp_url: str, *flags: str) -> Service:
+async def launch(name: str, amqp_url: str, *flags: str, exchange: str = "") -> Service:
+    """A harness process named ``name``, on ``exchange`` (``<name>.events`` by default)."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.harness",
-        "--service-name", name, "--exchange", f"{name}.events", "--amqp-url", amqp_url,
+        "--service-name", name, "--exchange", exchange or f"{name}.events", "--amqp-url", amqp_url,
         "--http-host", "127.0.0.1", "--http-port", str(port), *flags,
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip

@@ -14,7 +14,9 @@ after aiohttp has stopped listening and the ``on_shutdown`` hooks have run:
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import PackageNotFoundError, metadata
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -23,7 +25,11 @@ from .runtime import asyncapi, broker, correlation, health, http, lifecycle, met
 from .runtime.http import Routes
 from .runtime.messaging import EventHandlers
 from .runtime.tasks import Tasks
+from .runtime.tracing import from_environment
 from .settings import SETTINGS, Settings
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 DISTRIBUTION = "{{ cookiecutter.project }}"
 
@@ -34,27 +40,39 @@ def create_app(
     routes: Routes = service.routes,
     events: EventHandlers = service.events,
     jobs: Tasks = service.tasks,
+    tracer_provider: TracerProvider | None = None,
 ) -> web.Application:
     """Build the service: its own code from ``service`` plugged into the runtime.
 
     The runtime's tests pass ``routes``, ``events`` or ``jobs`` of their own, so that they do
-    not depend on the service's code.
+    not depend on the service's code, and a ``tracer_provider`` to capture spans; without one,
+    the ``OTEL_*`` environment variables say whether to trace (``runtime/tracing.py``).
     """
-    # The metrics middleware is outermost, so it counts the status the client gets.
+    version, description = _about()
+    if tracer_provider is not None:
+        from .runtime.spans import Tracing
+
+        tracing: Tracing | None = Tracing(tracer_provider, settings)
+    else:
+        tracing = from_environment(os.environ, settings, version)
+    # The metrics middleware is outermost, so it counts the status the client gets; the span
+    # of a request is open while its log lines are written.
     counting = [metrics.middleware] if settings.metrics_enabled else []
+    tracing_middleware = [tracing.middleware] if tracing is not None else []
     app = web.Application(
         client_max_size=settings.max_body_size,
-        middlewares=[*counting, correlation.middleware, http.problem_middleware],
-    )
+        middlewares=[
+            *counting, *tracing_middleware, correlation.middleware, http.problem_middleware,
+        ],
+    )  # fmt: skip
     app[SETTINGS] = settings
     app[lifecycle.SHUTDOWN] = lifecycle.ShutdownClock(settings.shutdown_timeout)
     metrics.setup(app, settings.metrics_enabled)
 
     service.setup(app, settings)
-    version, description = _about()
     http.setup(app, [routes, health.routes], DISTRIBUTION, version, description)
     asyncapi.setup(app, events, DISTRIBUTION, version, description)
-    broker.setup(app, events)
+    broker.setup(app, events, tracing)
     tasks.setup(app, jobs)
 
     # Start-up order; shutdown is the reverse.
@@ -65,6 +83,8 @@ def create_app(
     # On SIGTERM, while in-flight HTTP requests finish.
     app.on_shutdown.append(lifecycle.begin_shutdown)
     app.on_shutdown.append(broker.stop_deliveries)
+    if tracing is not None:
+        app.on_cleanup.append(tracing.close)  # after the broker closed: the last spans
     return app
 
 

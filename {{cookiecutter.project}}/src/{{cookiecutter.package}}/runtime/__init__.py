@@ -9,6 +9,7 @@ replace it (``docs/updating.md``), and nothing here imports from ``service/``.
 - ``tasks``: periodic and long-running background tasks under supervision;
 - ``health``, ``metrics``: liveness and readiness, Prometheus metrics;
 - ``lifecycle``, ``logs``, ``correlation``: running, shutting down, logging, correlation ids;
+- ``tracing``, ``spans``: OpenTelemetry tracing, off unless ``OTEL_*`` variables turn it on;
 - ``settings``: the runtime's settings.
 
 ``TEMPLATE_VERSION`` is the version of the template this runtime came from; the OpenAPI and

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
@@ -23,6 +23,9 @@ from .lifecycle import SHUTDOWN
 from .messaging import DeclaredPublisher, EventHandlers, Publisher
 from .metrics import METRICS, Metrics
 from .settings import SETTINGS, RuntimeSettings
+
+if TYPE_CHECKING:
+    from .spans import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -69,19 +72,20 @@ PUBLISHER = web.AppKey[Publisher]("publisher")
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 
 
-def setup(app: web.Application, handlers: EventHandlers) -> None:
+def setup(app: web.Application, handlers: EventHandlers, tracing: Tracing | None) -> None:
     """Create the broker chosen by the settings; it connects when the app starts.
 
-    ``app[PUBLISHER]`` publishes only the events ``handlers`` declares.
+    ``app[PUBLISHER]`` publishes only the events ``handlers`` declares. With ``tracing``, each
+    publish and each delivery handled has a span.
     """
     settings = app[SETTINGS]
     handlers.freeze()
     metrics = app[METRICS]
-    dispatcher = Dispatcher(app, handlers, settings.max_attempts, metrics)
+    dispatcher = Dispatcher(app, handlers, settings.max_attempts, metrics, tracing)
     broker = create_broker(settings, dispatcher, handlers, metrics)
     app[DISPATCHER] = dispatcher
     app[BROKER] = broker
-    app[PUBLISHER] = DeclaredPublisher(broker, handlers)
+    app[PUBLISHER] = DeclaredPublisher(broker, handlers, tracing)
 
     async def report_link() -> None:
         metrics.connected((await broker.status()).connected)

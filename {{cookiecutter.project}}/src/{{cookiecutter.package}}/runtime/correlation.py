@@ -19,6 +19,7 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from typing import ClassVar
 
 from aiohttp import web
 
@@ -59,8 +60,14 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
 
 
 class LogField(logging.Filter):
-    """Puts the correlation id on every record, as ``correlation_id`` (None outside work)."""
+    """Puts the correlation id on every record, as ``correlation_id`` (None outside work), and
+    while tracing is on, the current span's ``trace_id`` and ``span_id``."""
+
+    # Set by ``spans.Tracing``, so that nothing of OpenTelemetry is imported while it is off.
+    trace_ids: ClassVar[Callable[[], tuple[str, str] | None] | None] = None
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.correlation_id = CORRELATION_ID.get()
+        if LogField.trace_ids is not None and (ids := LogField.trace_ids()) is not None:
+            record.trace_id, record.span_id = ids
         return True

@@ -23,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Protocol, cast
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -31,6 +32,9 @@ from pydantic import ValidationError
 from .correlation import CORRELATION_ID, new_id, plain
 from .messaging import EventHandlers, Handler, HandlerWithInfo, Headers, MessageInfo, validate
 from .metrics import Consumed, Metrics
+
+if TYPE_CHECKING:
+    from .spans import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +73,18 @@ class Dispatcher:
     """
 
     def __init__(
-        self, app: web.Application, handlers: EventHandlers, max_attempts: int, metrics: Metrics
+        self,
+        app: web.Application,
+        handlers: EventHandlers,
+        max_attempts: int,
+        metrics: Metrics,
+        tracing: Tracing | None = None,
     ) -> None:
         self._app = app
         self._handlers = handlers
         self._max_attempts = max_attempts
         self._metrics = metrics
+        self._tracing = tracing
         self._in_flight: set[asyncio.Task[Any]] = set()
 
     async def handle(self, delivery: Delivery) -> None:
@@ -85,8 +95,15 @@ class Dispatcher:
         started = time.perf_counter()
         # Each delivery runs in a task of its own, so this id stays with this one.
         CORRELATION_ID.set(plain(delivery.correlation_id) or plain(delivery.message_id) or new_id())
+        original = delivery.headers.get(ORIGINAL_ROUTING_KEY)
+        routing_key = original if isinstance(original, str) and original else delivery.routing_key
+        attempt = _attempts(delivery.headers) + 1
         try:
-            pattern, outcome = await self._handle(delivery)
+            if self._tracing is None:
+                pattern, outcome = await self._handle(delivery, routing_key, attempt)
+            else:
+                with self._tracing.processing(routing_key, delivery.headers, delivery.message_id):
+                    pattern, outcome = await self._handle(delivery, routing_key, attempt)
             self._metrics.consumed(pattern, outcome, time.perf_counter() - started)
         finally:
             self._in_flight.discard(task)
@@ -106,12 +123,11 @@ class Dispatcher:
             )
             await asyncio.wait(pending, timeout=1)
 
-    async def _handle(self, delivery: Delivery) -> tuple[str, Consumed]:
+    async def _handle(
+        self, delivery: Delivery, routing_key: str, attempt: int
+    ) -> tuple[str, Consumed]:
         """Settle ``delivery``; return its subscription's pattern (a bounded label for the
         metrics, unlike the routing key) and the outcome."""
-        original = delivery.headers.get(ORIGINAL_ROUTING_KEY)
-        routing_key = original if isinstance(original, str) and original else delivery.routing_key
-        attempt = _attempts(delivery.headers) + 1
         subscription = self._handlers.find(routing_key)
         if subscription is None:
             await self._dead_letter(delivery, routing_key, attempt, LookupError("no handler"))
@@ -128,6 +144,8 @@ class Dispatcher:
             else:
                 await cast(Handler[Any], subscription.handler)(self._app, event)
         except Exception as exc:
+            if self._tracing is not None:
+                self._tracing.failed(exc)
             if attempt >= self._max_attempts:
                 await self._dead_letter(delivery, routing_key, attempt, exc)
                 return subscription.pattern, "dead_lettered"
@@ -139,9 +157,8 @@ class Dispatcher:
                 type(exc).__name__,
                 exc,
             )
-            await delivery.retry(
-                {**delivery.headers, ATTEMPTS: attempt, ORIGINAL_ROUTING_KEY: routing_key}
-            )
+            headers = {**delivery.headers, ATTEMPTS: attempt, ORIGINAL_ROUTING_KEY: routing_key}
+            await self._copy(delivery.retry, "retry", headers)
             return subscription.pattern, "retried"
         await delivery.ack()
         return subscription.pattern, "acked"
@@ -150,6 +167,8 @@ class Dispatcher:
         self, delivery: Delivery, routing_key: str, attempt: int, exc: Exception
     ) -> None:
         reason = _reason(exc)
+        if self._tracing is not None and isinstance(exc, ValidationError | LookupError):
+            self._tracing.failed(exc)  # a failed handler was marked where it failed
         log.error(
             "dead-lettered a %s message after %d attempt(s): %s: %s",
             routing_key,
@@ -158,15 +177,27 @@ class Dispatcher:
             reason,
             exc_info=exc if not isinstance(exc, ValidationError | LookupError) else None,
         )
-        await delivery.dead_letter(
-            {
-                **delivery.headers,
-                ATTEMPTS: attempt,
-                ORIGINAL_ROUTING_KEY: routing_key,
-                ERROR_TYPE: type(exc).__name__,
-                ERROR: reason,
-            }
-        )
+        headers = {
+            **delivery.headers,
+            ATTEMPTS: attempt,
+            ORIGINAL_ROUTING_KEY: routing_key,
+            ERROR_TYPE: type(exc).__name__,
+            ERROR: reason,
+        }
+        await self._copy(delivery.dead_letter, "dead-letter", headers)
+
+    async def _copy(
+        self,
+        send: Callable[[Headers], Awaitable[None]],
+        copy: Literal["retry", "dead-letter"],
+        headers: dict[str, Any],
+    ) -> None:
+        """Send the retry or dead-letter copy, which carries its own span's traceparent."""
+        if self._tracing is None:
+            await send(headers)
+            return
+        with self._tracing.copying(copy, headers):
+            await send(headers)
 
 
 def info(delivery: Delivery, routing_key: str, attempt: int) -> MessageInfo:

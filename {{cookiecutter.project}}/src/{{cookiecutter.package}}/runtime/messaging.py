@@ -20,12 +20,16 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast, overload
 
 from aiohttp import web
 from pydantic import BaseModel
 
+from .correlation import CORRELATION_ID
 from .topics import check_pattern, topic_matches
+
+if TYPE_CHECKING:
+    from .spans import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -211,11 +215,15 @@ class EventHandlers:
 
 
 class DeclaredPublisher:
-    """The service's ``Publisher``: refuses undeclared events, then hands them to the broker."""
+    """The service's ``Publisher``: refuses undeclared events, then hands them to the broker,
+    in a span of their own while tracing is on."""
 
-    def __init__(self, broker: Publisher, events: EventHandlers) -> None:
+    def __init__(
+        self, broker: Publisher, events: EventHandlers, tracing: Tracing | None = None
+    ) -> None:
         self._broker = broker
         self._events = events
+        self._tracing = tracing
 
     def publish(
         self,
@@ -227,9 +235,25 @@ class DeclaredPublisher:
     ) -> Coroutine[Any, Any, None]:
         # A plain function returning the broker's coroutine: no extra frame per publish.
         self._events.check_publication(routing_key, event)
+        if self._tracing is not None:
+            return self._traced(self._tracing, routing_key, event, headers, correlation_id)
         return self._broker.publish(
             routing_key, event, headers=headers, correlation_id=correlation_id
         )
+
+    async def _traced(
+        self,
+        tracing: Tracing,
+        routing_key: str,
+        event: BaseModel,
+        headers: Headers | None,
+        correlation_id: str | None,
+    ) -> None:
+        carried = dict(headers or {})  # gets the traceparent; the caller's stays as it was
+        with tracing.publishing(routing_key, carried, correlation_id or CORRELATION_ID.get()):
+            await self._broker.publish(
+                routing_key, event, headers=carried, correlation_id=correlation_id
+            )
 
 
 def _first_line(text: str | None) -> str:
