@@ -57,7 +57,8 @@ def create_app(
         tracing = from_environment(os.environ, settings, version)
     # The metrics middleware is outermost, so it counts the status the client gets; the span
     # of a request is open while its log lines are written.
-    counting = [metrics.middleware] if settings.metrics_enabled else []
+    recorded = metrics.Metrics(settings.metrics_enabled)
+    counting = [recorded.middleware] if settings.metrics_enabled else []
     tracing_middleware = [tracing.middleware] if tracing is not None else []
     app = web.Application(
         client_max_size=settings.max_body_size,
@@ -67,7 +68,7 @@ def create_app(
     )  # fmt: skip
     app[SETTINGS] = settings
     app[lifecycle.SHUTDOWN] = lifecycle.ShutdownClock(settings.shutdown_timeout)
-    metrics.setup(app, settings.metrics_enabled)
+    metrics.setup(app, recorded)
 
     service.setup(app, settings)
     http.setup(app, [routes, health.routes], DISTRIBUTION, version, description)

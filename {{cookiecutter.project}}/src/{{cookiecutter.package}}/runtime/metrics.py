@@ -5,6 +5,7 @@ route template (never the raw path), a subscription pattern, a routing key the c
 a task's name, an outcome. Example use::
 
     metrics = Metrics(enabled=True)
+    app = web.Application(middlewares=[metrics.middleware])  # counts each request
     metrics.consumed("measurement.recorded", "acked", 0.002)
     metrics.scrape()  # the text a Prometheus server reads
 
@@ -24,28 +25,30 @@ With ``METRICS_ENABLED=false`` there is no route, and recording returns at once.
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from functools import partial
 from typing import Literal, Protocol
 
 from aiohttp import web
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 NAMESPACE = "{{ cookiecutter.package }}"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # An HTTP request that matched no route: one label value for every unknown path.
 UNMATCHED = "unmatched"
+# Prometheus' default buckets, in seconds; the last one, +Inf, is implied.
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
+Timing = tuple[list[int], list[float]]  # the count in each bucket, and the sum
+Series = tuple[list[float], Timing]  # a counter's cell and a histogram's series
 Consumed = Literal["acked", "retried", "dead_lettered", "invalid"]
 Published = Literal["confirmed", "failed", "unroutable"]
 
@@ -59,6 +62,54 @@ class TaskNumbers(Protocol):
     last_success: float | None
 
 
+class Counts:
+    """A counter family as plain numbers by label values. Only the event loop writes them, so
+    they need none of prometheus-client's locks, which cost more than the counting itself."""
+
+    def __init__(self, name: str, help_text: str, labels: tuple[str, ...]) -> None:
+        self.name, self.help, self.labels = f"{NAMESPACE}_{name}", help_text, labels
+        self.values: dict[tuple[str, ...], list[float]] = {}
+
+    def cell(self, key: tuple[str, ...]) -> list[float]:
+        """The one-item list that holds the count for ``key``; callers may keep it."""
+        cell = self.values.get(key)
+        if cell is None:
+            cell = self.values[key] = [0.0]
+        return cell
+
+    def family(self) -> Metric:
+        family = CounterMetricFamily(self.name, self.help, labels=self.labels)
+        for key, cell in self.values.items():
+            family.add_metric(key, cell[0])
+        return family
+
+
+class Timings:
+    """A histogram family as plain numbers: per label values, a count per bucket and a sum."""
+
+    def __init__(self, name: str, help_text: str, labels: tuple[str, ...]) -> None:
+        self.name, self.help, self.labels = f"{NAMESPACE}_{name}", help_text, labels
+        self.values: dict[tuple[str, ...], Timing] = {}
+
+    def series(self, key: tuple[str, ...]) -> Timing:
+        """The bucket counts and sum for ``key``; callers may keep them."""
+        timing = self.values.get(key)
+        if timing is None:
+            timing = self.values[key] = ([0] * (len(BUCKETS) + 1), [0.0])
+        return timing
+
+    def family(self) -> Metric:
+        family = HistogramMetricFamily(self.name, self.help, labels=self.labels)
+        bounds = [*(str(bound) for bound in BUCKETS), "+Inf"]
+        for key, (counts, total) in self.values.items():
+            cumulative, running = [], 0
+            for bound, count in zip(bounds, counts, strict=True):
+                running += count
+                cumulative.append((bound, float(running)))
+            family.add_metric(list(key), cumulative, total[0])
+        return family
+
+
 class Metrics:
     """The service's metrics, in a registry of its own (tests build many apps in a process)."""
 
@@ -66,83 +117,89 @@ class Metrics:
         self.enabled = enabled
         self.registry = CollectorRegistry()
         self._before_scrape: list[Callable[[], Awaitable[None]]] = []
-        self._series: dict[tuple[object, ...], tuple[Counter, Histogram]] = {}
-        counter = partial(Counter, namespace=NAMESPACE, registry=self.registry)
-        histogram = partial(Histogram, namespace=NAMESPACE, registry=self.registry)
-        gauge = partial(Gauge, namespace=NAMESPACE, registry=self.registry)
-        self._requests = counter(
-            "http_requests", "HTTP requests answered", ["method", "route", "status"]
+        self._requests = Counts(
+            "http_requests", "HTTP requests answered", ("method", "route", "status")
         )
-        self._request_seconds = histogram(
-            "http_request_duration_seconds", "Time to answer", ["method", "route"]
+        self._request_seconds = Timings(
+            "http_request_duration_seconds", "Time to answer", ("method", "route")
         )
-        self._consumed = counter(
-            "messages_consumed", "Deliveries settled", ["routing_key", "outcome"]
+        self._consumed = Counts(
+            "messages_consumed", "Deliveries settled", ("routing_key", "outcome")
         )
-        self._handler_seconds = histogram(
-            "message_handler_duration_seconds", "Time from delivery to settlement", ["routing_key"]
+        self._handler_seconds = Timings(
+            "message_handler_duration_seconds", "Time from delivery to settlement", ("routing_key",)
         )
-        self._in_flight = gauge("messages_in_flight", "Deliveries being handled")
-        self._published = counter(
-            "messages_published", "Events published", ["routing_key", "outcome"]
+        self._published = Counts(
+            "messages_published", "Events published", ("routing_key", "outcome")
         )
-        self._confirm_seconds = histogram(
-            "publish_confirm_duration_seconds", "Time to the broker's confirm", ["routing_key"]
+        self._confirm_seconds = Timings(
+            "publish_confirm_duration_seconds", "Time to the broker's confirm", ("routing_key",)
         )
-        self._connected = gauge("broker_connected", "1 while the broker link is up")
-        self._reconnects = counter(
-            "broker_reconnects", "Times the broker link came back after a loss"
+        self._reconnects = Counts(
+            "broker_reconnects", "Times the broker link came back after a loss", ()
         )
+        self._in_flight = 0
+        self._connected = 0
+        # What the hot paths record into, found with one lookup of a key they already have.
+        self._http: dict[tuple[object, str, int], Series] = {}
+        self._deliveries: dict[tuple[str, str], Series] = {}
+        if enabled:
+            self.registry.register(_Families(self))
 
-    def request(self, method: str, route: str, status: int, seconds: float) -> None:
-        if self.enabled:
-            count, timing = self._pair(
-                self._requests, self._request_seconds, (method, route), status
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Count each answered request by route template, method and status, with its duration.
+
+        ``create_app`` leaves it out when metrics are off, so they cost nothing then.
+        """
+        started = time.perf_counter()
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            self._answered(request, exc.status, started)
+            raise
+        self._answered(request, response.status, started)
+        return response
+
+    def _answered(self, request: web.Request, status: int, started: float) -> None:
+        # Keyed by the resource, never the path: every unknown path shares the key None.
+        resource = request.match_info.route.resource
+        key = (resource, request.method, status)
+        series = self._http.get(key)
+        if series is None:
+            route = resource.canonical if resource is not None else UNMATCHED
+            series = self._http[key] = (
+                self._requests.cell((request.method, route, str(status))),
+                self._request_seconds.series((request.method, route)),
             )
-            count.inc()
-            timing.observe(seconds)
+        series[0][0] += 1
+        _observe(series[1], time.perf_counter() - started)
 
     def consumed(self, routing_key: str, outcome: Consumed, seconds: float) -> None:
         if self.enabled:
-            count, timing = self._pair(
-                self._consumed, self._handler_seconds, (routing_key,), outcome
-            )
-            count.inc()
-            timing.observe(seconds)
+            series = self._deliveries.get((routing_key, outcome))
+            if series is None:
+                series = self._deliveries[routing_key, outcome] = (
+                    self._consumed.cell((routing_key, outcome)),
+                    self._handler_seconds.series((routing_key,)),
+                )
+            series[0][0] += 1
+            _observe(series[1], seconds)
 
     def in_flight(self, change: int) -> None:
-        if self.enabled:
-            self._in_flight.inc(change)
+        self._in_flight += change  # cheaper than asking whether metrics are on
 
     def published(self, routing_key: str, outcome: Published, seconds: float) -> None:
         if self.enabled:
-            count, timing = self._pair(
-                self._published, self._confirm_seconds, (routing_key,), outcome
-            )
-            count.inc()
+            self._published.cell((routing_key, outcome))[0] += 1
             if outcome != "failed":  # no confirm came
-                timing.observe(seconds)
-
-    def _pair(
-        self, counter: Counter, histogram: Histogram, labels: tuple[str, ...], last: str | int
-    ) -> tuple[Counter, Histogram]:
-        """The counter's series for ``labels`` and ``last``, and the histogram's for ``labels``,
-        looked up once: ``labels()`` costs more than ``inc()`` and ``observe()`` together."""
-        key = (id(counter), *labels, last)
-        if (pair := self._series.get(key)) is None:
-            pair = self._series[key] = (
-                counter.labels(*labels, str(last)),
-                histogram.labels(*labels),
-            )
-        return pair
+                _observe(self._confirm_seconds.series((routing_key,)), seconds)
 
     def reconnected(self) -> None:
-        if self.enabled:
-            self._reconnects.inc()
+        self._reconnects.cell(())[0] += 1
 
     def connected(self, up: bool) -> None:
-        if self.enabled:
-            self._connected.set(1 if up else 0)
+        self._connected = 1 if up else 0
 
     def before_scrape(self, refresh: Callable[[], Awaitable[None]]) -> None:
         """Run ``refresh`` before each scrape, for a value read from the runtime's state."""
@@ -157,6 +214,34 @@ class Metrics:
         for refresh in self._before_scrape:
             await refresh()
         return generate_latest(self.registry)
+
+    def families(self) -> Iterator[Metric]:
+        """The recorded values, as Prometheus metric families."""
+        for recorded in (
+            self._requests, self._request_seconds, self._consumed, self._handler_seconds,
+            self._published, self._confirm_seconds, self._reconnects,
+        ):  # fmt: skip
+            yield recorded.family()
+        for name, help_text, value in (
+            ("messages_in_flight", "Deliveries being handled", self._in_flight),
+            ("broker_connected", "1 while the broker link is up", self._connected),
+        ):
+            gauge = GaugeMetricFamily(f"{NAMESPACE}_{name}", help_text)
+            gauge.add_metric([], value)
+            yield gauge
+
+
+def _observe(timing: Timing, seconds: float) -> None:
+    timing[0][bisect.bisect_left(BUCKETS, seconds)] += 1  # le: a bound counts as inside
+    timing[1][0] += seconds
+
+
+class _Families(Collector):
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        return self._metrics.families()
 
 
 class _TaskCollector(Collector):
@@ -185,10 +270,10 @@ class _TaskCollector(Collector):
 METRICS = web.AppKey("metrics", Metrics)
 
 
-def setup(app: web.Application, enabled: bool) -> None:
+def setup(app: web.Application, metrics: Metrics) -> None:
     """Give the app its metrics and, if they are on, ``GET /metrics`` (not in OpenAPI)."""
-    metrics = app[METRICS] = Metrics(enabled)
-    if not enabled:
+    app[METRICS] = metrics
+    if not metrics.enabled:
         return
 
     async def serve(request: web.Request) -> web.Response:
@@ -196,25 +281,3 @@ def setup(app: web.Application, enabled: bool) -> None:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app.router.add_get("/metrics", serve, name="metrics")
-
-
-@web.middleware
-async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count each answered request by route template, method and status, with its duration.
-
-    ``create_app`` leaves it out when metrics are off, so they cost nothing then.
-    """
-    metrics = request.app[METRICS]
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        resource = request.match_info.route.resource
-        route = resource.canonical if resource is not None else UNMATCHED
-        metrics.request(request.method, route, status, time.perf_counter() - started)
