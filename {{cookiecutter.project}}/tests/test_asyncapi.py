@@ -94,12 +94,14 @@ def test_the_vhost_comes_from_the_broker_url_and_wildcards_keep_their_channels_a
 
     events.subscribe("sensor.*", Job)(one)
     events.subscribe("sensor.#", Job)(many)
+    events.subscribe("sensor.x", Job)(one)  # the same function again: an id of its own
     document = asyncapi_document(events, exchange, "svc", "2.0.0", "")
     assert document["info"]["version"] == "2.0.0"
     addresses = {c["address"] for c in document["channels"].values()}
     assert addresses >= {"sensor.alert", "sensor.*", "sensor.#"}
     assert all(re.fullmatch(r"[\w.-]+", key) for key in document["channels"])
     assert document["operations"]["one"]["summary"] == "Handle one word."
+    assert document["operations"]["one_2"]["channel"] == {"$ref": "#/channels/sensor.x"}
     assert "summary" not in document["operations"]["many"]
     assert document["operations"]["one"]["bindings"]["amqp"]["ack"] is True
     sends = [op for op in document["operations"].values() if op["action"] == "send"]

@@ -80,13 +80,12 @@ def asyncapi_document(
 
     for publication, use in zip(events.publications, sent, strict=True):
         message = channel(publication.routing_key, use)
-        operations[f"publish_{_channel_id(publication.routing_key)}"] = _operation(
-            "send", publication.routing_key, message, publication.summary
-        )
+        name = _unique(operations, f"publish_{_channel_id(publication.routing_key)}")
+        operations[name] = _operation("send", publication.routing_key, message, publication.summary)
     for subscription, use in zip(events.subscriptions, received, strict=True):
         message = channel(subscription.pattern, use)
         summary = (subscription.handler.__doc__ or "").strip().split("\n")[0]
-        operations[subscription.handler.__name__] = {
+        operations[_unique(operations, subscription.handler.__name__)] = {
             **_operation("receive", subscription.pattern, message, summary),
             "x-queue": exchange.queues.service,
         }
@@ -203,6 +202,15 @@ def _queues(exchange: Exchange, received: list[str]) -> dict[str, Any]:
             names,
         ),
     }
+
+
+def _unique(taken: dict[str, Any], name: str) -> str:
+    """``name``, or ``name_2``, ``name_3`` ... if handlers of two modules share a name."""
+    candidate, number = name, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{name}_{number}"
+    return candidate
 
 
 def _channel_id(address: str) -> str:
