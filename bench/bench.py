@@ -144,14 +144,33 @@ class Process:
             os.killpg(self.popen.pid, signal.SIGKILL)  # what SIGTERM left behind
 
 
+def cpu_split() -> tuple[set[int], set[int]]:
+    """The CPUs for the servers under test and for the load generator: one each, if there are
+    two or more, so that neither steals the other's time and runs compare like with like."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return ({cpus[-1]}, set(cpus[:-1])) if len(cpus) > 1 else (set(cpus), set(cpus))
+
+
+def pin(process: Process, cpus: set[int]) -> None:
+    for pid in process.group():
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(pid, cpus)
+
+
 def wrk(
-    url: str, connections: int, seconds: int, during: Process | None = None
+    url: str,
+    connections: int,
+    seconds: int,
+    during: Process | None = None,
+    cpus: set[int] | None = None,
 ) -> dict[str, float]:
-    """wrk's req/s, p50 and p99; with ``during``, that process group's footprint mid-run."""
+    """wrk's req/s, p50 and p99, on ``cpus`` if given; with ``during``, that process group's
+    footprint mid-run."""
     load = subprocess.Popen(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     )
     footprint: dict[str, float] = {}
     if during is not None:
@@ -168,8 +187,10 @@ def wrk(
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    assert rate, out
+    served = re.search(r"(\d+) requests in", out)
+    assert rate and served, out
     figures = {"req_s": float(rate[1]), "p50_ms": latency_ms("50"), "p99_ms": latency_ms("99")}
+    figures["requests"] = float(served[1])
     return figures | {f"{key}_under_load": value for key, value in footprint.items()}
 
 
@@ -261,39 +282,41 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
         "reference": rss_mb(reference.popen.pid),
     }
 
-    # REST: the same JSON, the same load, one after the other; and the service once more with
-    # its metrics off, to show what they cost.
-    off_port = free_port()
-    off_cmd = [*base_cmd, "--http-port", str(off_port), "--no-metrics-enabled"]
-    service_off = Process(off_cmd, project, f"http://127.0.0.1:{off_port}/health/ready")
-    service_off.ready_after()
-    for at in (port, off_port):
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{at}/measurements",
-            data=b'{"sensor": "bench", "value": 1.0}',
-            headers={"Content-Type": "application/json"},
-        )
-        urllib.request.urlopen(request).close()
-        wait_for(f"http://127.0.0.1:{at}/sensors/bench")
+    # REST: the same JSON, the same load, one after the other, each server on a core of its own.
+    warm(port)
+    servers, clients = cpu_split()
+    for process in (reference, service):
+        pin(process, servers)
     load = (args.connections, args.duration)
     rest_runs: list[dict[str, float]] = []
     ref_runs: list[dict[str, float]] = []
-    off_runs: list[dict[str, float]] = []
     for round_ in range(args.repeat):
         print(
             f"REST {round_ + 1}/{args.repeat}: wrk, {args.connections} connections, "
             f"{args.duration}s each ...",
             flush=True,
         )
-        ref_runs.append(wrk(f"http://127.0.0.1:{ref_port}/sensors/bench", *load))
-        rest_runs.append(wrk(f"http://127.0.0.1:{port}/sensors/bench", *load))
-        off_runs.append(wrk(f"http://127.0.0.1:{off_port}/sensors/bench", *load))
+        ref_runs.append(wrk(f"http://127.0.0.1:{ref_port}/sensors/bench", *load, cpus=clients))
+        before = cpu_seconds(service.popen.pid)
+        rest_runs.append(wrk(f"http://127.0.0.1:{port}/sensors/bench", *load, cpus=clients))
+        rest_runs[-1]["cpu_us"] = (
+            (cpu_seconds(service.popen.pid) - before) / rest_runs[-1]["requests"] * 1e6
+        )
     rest, ref_rest = _median_run(rest_runs), _median_run(ref_runs)
     results["rest"] = {"service": rest, "reference": ref_rest}
-    results["rest_metrics_off"] = _median_run(off_runs)
-    service_off.stop()
     reference.stop()
     service.stop()
+    # On the in-process broker: the route never touches the broker, and the pair shares no queue.
+    memory_cmd = [service_bin, "--amqp-url", "memory://", "--http-host", "127.0.0.1"]
+    memory_cmd += ["--log-level", "ERROR"]  # not the warning that memory:// loses events
+    results["rest_metrics"] = metrics_on_off(memory_cmd, project, args)
+    print("metrics' cost inside one process ...", flush=True)
+    inside = subprocess.run(
+        [python, str(ROOT / "bench/overhead.py")], capture_output=True, text=True, check=True
+    )
+    results["metrics_cost_us"] = json.loads(inside.stdout.strip().splitlines()[-1])
+    off_port = free_port()
+    off_cmd = [*base_cmd, "--http-port", str(off_port), "--no-metrics-enabled"]
 
     # Consume: pre-fill the service's queue while it is stopped, then time it draining; then a
     # raw aio-pika consumer on a queue of its own. Alternated --repeat times; medians reported.
@@ -307,10 +330,19 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
     off_rates: list[float] = []
     raw_rates: list[float] = []
     faststream_rates: list[float] = []
-    for round_ in range(args.repeat):
-        print(f"consume {round_ + 1}/{args.repeat}: {args.messages} messages each ...", flush=True)
-        service_rates.append(consume_service(amqp_url, service_cmd, project, port, bodies))
-        off_rates.append(consume_service(amqp_url, off_cmd, project, off_port, bodies))
+    consume_cpu: list[float] = []
+    # Metrics on against off gets twice the rounds: one drain varies by more than they differ.
+    rounds = 2 * args.repeat
+    for round_ in range(rounds):
+        print(f"consume {round_ + 1}/{rounds}: {args.messages} messages each ...", flush=True)
+        pair = [(service_rates, service_cmd, port), (off_rates, off_cmd, off_port)]
+        for rates, command, at in pair if round_ % 2 == 0 else pair[::-1]:
+            rate, cpu_us = consume_service(amqp_url, command, project, at, bodies)
+            rates.append(rate)
+            if rates is service_rates:
+                consume_cpu.append(cpu_us)
+        if round_ >= args.repeat:
+            continue
         raw_rates.append(consume_reference(amqp_url, python, "reference_consumer.py", bodies))
         faststream_rates.append(
             consume_reference(amqp_url, python, "reference_faststream.py", bodies)
@@ -320,6 +352,7 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
         "reference": statistics.median(raw_rates),
         "faststream": statistics.median(faststream_rates),
         "service_metrics_off": statistics.median(off_rates),
+        "service_cpu_us": statistics.median(consume_cpu),
         "service_runs": service_rates,
         "service_metrics_off_runs": off_rates,
         "reference_runs": raw_rates,
@@ -416,6 +449,66 @@ def _count_at(url: str) -> int:
         return 0
 
 
+def warm(port: int) -> None:
+    """Record one measurement of sensor ``bench``, so that ``/sensors/bench`` answers 200."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/measurements",
+        data=b'{"sensor": "bench", "value": 1.0}',
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request).close()
+    wait_for(f"http://127.0.0.1:{port}/sensors/bench")
+
+
+def metrics_on_off(base_cmd: list[str], project: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """REST req/s of the service with metrics on and off, in fresh pairs of processes.
+
+    On this machine one process serves a few per cent faster or slower than the next for as
+    long as it lives, as much as the difference to measure. So each pair runs side by side,
+    timed in rounds of alternating order, and the median of the pairs' ratios is kept.
+    """
+    servers, clients = cpu_split()
+    short = (args.connections, max(1, args.duration // 5))
+    pairs = 3 * args.repeat
+    print(f"REST metrics on / off: {pairs} pairs of processes ...", flush=True)
+    found: dict[str, list[float]] = {"on": [], "off": [], "ratios": []}
+    for pair in range(pairs):
+        ports = {"on": free_port(), "off": free_port()}
+        processes = {
+            name: Process(
+                [*base_cmd, "--http-port", str(at), *(["--no-metrics-enabled"] * (name == "off"))],
+                project,
+                f"http://127.0.0.1:{at}/health/ready",
+            )
+            for name, at in ports.items()
+        }
+        rates: dict[str, list[float]] = {"on": [], "off": []}
+        try:
+            for name, process in processes.items():
+                process.ready_after()
+                warm(ports[name])
+                pin(process, servers)
+            for round_ in range(2):
+                for name in ("on", "off") if (pair + round_) % 2 == 0 else ("off", "on"):
+                    url = f"http://127.0.0.1:{ports[name]}/sensors/bench"
+                    rates[name].append(wrk(url, *short, cpus=clients)["req_s"])
+        finally:
+            for process in processes.values():
+                process.stop()
+        on, off = statistics.mean(rates["on"]), statistics.mean(rates["off"])
+        found["on"].append(on)
+        found["off"].append(off)
+        found["ratios"].append(on / off)
+    return {
+        "on": statistics.median(found["on"]),
+        "off": statistics.median(found["off"]),
+        "ratio": statistics.median(found["ratios"]),
+        "on_runs": found["on"],
+        "off_runs": found["off"],
+        "ratios": found["ratios"],
+    }
+
+
 def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
     """The run with the median req/s (its latencies come with it)."""
     return sorted(runs, key=lambda run: run["req_s"])[len(runs) // 2]
@@ -423,15 +516,18 @@ def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
 
 def consume_service(
     amqp_url: str, service_cmd: list[str], project: Path, port: int, bodies: list[bytes]
-) -> float:
-    """Messages a second for the service to drain ``bodies`` pre-filled into its queue."""
+) -> tuple[float, float]:
+    """Messages a second for the service to drain ``bodies`` pre-filled into its queue, and
+    its CPU microseconds per message meanwhile."""
     asyncio.run(fill_queue(amqp_url, "events", "measurement.recorded", bodies))
     service = Process(service_cmd, project, f"http://127.0.0.1:{port}/health/live")
     service.ready_after()
+    before = cpu_seconds(service.popen.pid)
     # A fresh process: its count of the sensor starts at zero.
     rate = drain_rate(f"http://127.0.0.1:{port}/sensors/consume", len(bodies))
+    cpu_us = (cpu_seconds(service.popen.pid) - before) / len(bodies) * 1e6
     service.stop()
-    return rate
+    return rate, cpu_us
 
 
 def consume_reference(amqp_url: str, python: str, script: str, bodies: list[bytes]) -> float:
@@ -473,6 +569,12 @@ async def _declare(url: str, name: str) -> None:
         await channel.declare_queue(name, durable=True, arguments={"x-queue-type": "quorum"})
 
 
+def _share(cost: dict[str, float], path: str, cpu_us: float) -> dict[str, float]:
+    """What metrics add to one ``path`` (get or delivery), against its CPU time in the service."""
+    added = cost[f"{path}_on"] - cost[f"{path}_off"]
+    return {"service": added, "reference": cpu_us, "ratio": added / cpu_us}
+
+
 def table(results: dict[str, Any]) -> str:
     rows = [
         ("start to ready (s)", results["start_to_ready_s"]),
@@ -493,9 +595,20 @@ def table(results: dict[str, Any]) -> str:
         (
             "REST req/s, metrics on / off",
             {
-                "service": results["rest"]["service"]["req_s"],
-                "reference": results["rest_metrics_off"]["req_s"],
+                "service": results["rest_metrics"]["on"],
+                "reference": results["rest_metrics"]["off"],
+                "ratio": results["rest_metrics"]["ratio"],  # of each pair, not of the medians
             },
+        ),
+        (
+            "metrics' cost per GET (us) / CPU per GET (us)",
+            _share(results["metrics_cost_us"], "get", results["rest"]["service"]["cpu_us"]),
+        ),
+        (
+            "metrics' cost per delivery (us) / CPU per delivery (us)",
+            _share(
+                results["metrics_cost_us"], "delivery", results["consume_msg_s"]["service_cpu_us"]
+            ),
         ),
         (
             "consume msg/s, metrics on / off",
@@ -515,6 +628,8 @@ def table(results: dict[str, Any]) -> str:
     ]
     for name, pair in rows:
         ratio = f"{pair['service'] / pair['reference']:.2f}" if pair["reference"] else "n/a"
+        if "ratio" in pair:
+            ratio = f"{pair['ratio']:.3f}"
         lines.append(f"| {name} | {pair['service']:.3g} | {pair['reference']:.3g} | {ratio} |")
     return "\n".join(lines)
 

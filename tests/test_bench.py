@@ -31,7 +31,7 @@ def test_bench_writes_every_figure_and_the_chart(rabbitmq: Broker, tmp_path: Pat
         assert pair["service"] > 0 and pair["reference"] > 0
     assert results["consume_msg_s"]["faststream"] > 0
     assert results["consume_msg_s"]["service_metrics_off"] > 0
-    assert results["rest_metrics_off"]["req_s"] > 0
+    assert min(results["rest_metrics"]["on_runs"] + results["rest_metrics"]["off_runs"]) > 0
     for side in ("service", "reference"):
         assert results["rest"][side]["req_s"] > 0
         assert results["rest"][side]["p99_ms"] >= results["rest"][side]["p50_ms"] > 0
