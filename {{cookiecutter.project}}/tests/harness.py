@@ -10,6 +10,7 @@ FILE, one JSON object a line (``relayed <id>`` on stdout says a relay arrived).
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Sequence
 
@@ -61,7 +62,7 @@ class JsonLines(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         for span in spans:
-            self._file.write(span.to_json(indent=None) + "\n")
+            self._file.write(json.dumps(json.loads(span.to_json())) + "\n")
         self._file.flush()
         return SpanExportResult.SUCCESS
 

@@ -125,7 +125,7 @@ def check_handler(
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
     try:
         return typing.get_type_hints(fn)
-    except (NameError, TypeError):  # a model defined where the hints cannot see it
+    except Exception:  # say, a model defined where the hints cannot see it: no check then
         return {}
 
 
