@@ -26,7 +26,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from . import TEMPLATE_VERSION
 from .amqp.topology import QueueNames
-from .messaging import EventHandlers
+from .messaging import EventHandlers, summary_of
 from .settings import SETTINGS, RuntimeSettings
 
 AMQP_BINDING = "0.3.0"
@@ -84,7 +84,7 @@ def asyncapi_document(
         operations[name] = _operation("send", publication.routing_key, message, publication.summary)
     for subscription, use in zip(events.subscriptions, received, strict=True):
         message = channel(subscription.pattern, use)
-        summary = (subscription.handler.__doc__ or "").strip().split("\n")[0]
+        summary = summary_of(subscription.handler)
         operations[_unique(operations, subscription.handler.__name__)] = {
             **_operation("receive", subscription.pattern, message, summary),
             "x-queue": exchange.queues.service,
@@ -120,7 +120,7 @@ def setup(
 
 
 def _message(model: type[BaseModel], ref: Any) -> dict[str, Any]:
-    summary = (model.__doc__ or "").strip().split("\n")[0]
+    summary = summary_of(model)
     return {
         "name": model.__name__,
         "title": model.__name__,

@@ -25,7 +25,7 @@ from typing import TypeVar
 from aiohttp import hdrs, web
 from pydantic import BaseModel, ValidationError
 
-from .messaging import validate
+from .messaging import summary_of, validate
 from .openapi import Operation, openapi_document
 from .params import ParamReader, check_handler, check_placeholders, field_errors
 from .problems import PROBLEM_JSON, HttpError, ProblemDetail, problem_middleware
@@ -124,7 +124,7 @@ class Routes:
 
         def register(fn: RouteHandler[R]) -> RouteHandler[R]:
             check_handler(fn, body, path, query)
-            doc = summary or (fn.__doc__ or "").strip().split("\n")[0]
+            doc = summary or summary_of(fn)
             operation = Operation(method, route_path, fn.__name__, doc, status, body, response)
             self.operations.append(
                 replace(operation, errors=errors, path_params=path, query_params=query)

@@ -166,7 +166,7 @@ class EventHandlers:
             )
         if routing_key in self._published:
             raise ValueError(f"{routing_key!r} is declared twice")
-        publication = Publication(routing_key, model, summary or _first_line(model.__doc__))
+        publication = Publication(routing_key, model, summary or summary_of(model))
         self.publications.append(publication)
         self._published[routing_key] = publication
 
@@ -256,8 +256,9 @@ class DeclaredPublisher:
             )
 
 
-def _first_line(text: str | None) -> str:
-    return (text or "").strip().split("\n")[0]
+def summary_of(thing: object) -> str:
+    """The first line of ``thing``'s docstring, or "": what the API documents say of it."""
+    return (getattr(thing, "__doc__", None) or "").strip().split("\n")[0]
 
 
 def validate(model: type[M], raw: bytes) -> M:
