@@ -1,22 +1,34 @@
-"""One trace across two service processes on RabbitMQ: a request to one, the event it publishes
-handled (after a retry) by the other, whose own event comes back to the first. Each process
-writes its spans to a file (``tests/harness.py --spans``); the test follows the parent chain."""
+"""Tracing in real processes. One trace across two services on RabbitMQ: a request to one, the
+event it publishes handled (after a retry) by the other, whose own event comes back to the
+first; each process writes its spans to a file (``tests/harness.py --spans``) and the test
+follows the parent chain. And the standard ``OTEL_*`` variables alone make the service export
+its spans over OTLP/HTTP, to a stand-in collector here."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+import os
 import signal
+import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aio_pika
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 
-from .conftest import AMQP_URL, eventually
+from .conftest import AMQP_URL, eventually, wait_ready
+from .test_main import free_port
 from .test_process import Service, launch, needs_rabbitmq
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -99,3 +111,55 @@ async def test_one_trace_crosses_two_processes_through_a_retry(
     assert relay["context"]["span_id"] in {s["parent_id"] for s in back}
     assert first["status"]["status_code"] == "ERROR"
     assert {s["resource"]["attributes"]["service.name"] for s in in_b} == {name_b}
+
+
+async def test_the_otel_variables_alone_export_spans_over_otlp_http(
+    aiohttp_server: Callable[[web.Application], Awaitable[TestServer]],
+) -> None:
+    received: list[ExportTraceServiceRequest] = []
+
+    async def collect(request: web.Request) -> web.Response:
+        assert request.content_type == "application/x-protobuf"
+        export = ExportTraceServiceRequest()
+        export.ParseFromString(await request.read())
+        received.append(export)
+        body = ExportTraceServiceResponse().SerializeToString()
+        return web.Response(body=body, content_type="application/x-protobuf")
+
+    collector = web.Application()
+    collector.router.add_post("/v1/traces", collect)
+    server = await aiohttp_server(collector)
+    port = free_port()
+    environment = {
+        **os.environ,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{server.port}",
+        "OTEL_SERVICE_NAME": "traced-service",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "{{ cookiecutter.package }}", "--amqp-url", "memory://",
+        "--http-host", "127.0.0.1", "--http-port", str(port), env=environment,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    await wait_ready(f"http://127.0.0.1:{port}", process)
+    async with aiohttp.ClientSession() as session:
+        response = await session.post(
+            f"http://127.0.0.1:{port}/measurements", json={"sensor": "s1", "value": 1.0}
+        )
+        assert response.status == 202
+    process.send_signal(signal.SIGTERM)  # the spans still batched are exported at exit
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=20)
+    assert process.returncode == 0, stderr.decode()[-3000:]
+
+    spans = {
+        span.name: resource
+        for export in received
+        for resource in export.resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+    }
+    assert {"POST /measurements", "publish measurement.recorded"} <= set(spans)
+    assert "process measurement.recorded" in spans
+    attributes = {
+        a.key: a.value.string_value for a in spans["POST /measurements"].resource.attributes
+    }
+    assert attributes["service.name"] == "traced-service"
