@@ -14,7 +14,6 @@ after aiohttp has stopped listening and the ``on_shutdown`` hooks have run:
 
 from __future__ import annotations
 
-import os
 from importlib.metadata import PackageNotFoundError, metadata
 from typing import TYPE_CHECKING
 
@@ -25,7 +24,7 @@ from .runtime import asyncapi, broker, correlation, health, http, lifecycle, met
 from .runtime.http import Routes
 from .runtime.messaging import EventHandlers
 from .runtime.tasks import Tasks
-from .runtime.tracing import from_environment
+from .runtime.tracing import tracing_for
 from .settings import SETTINGS, Settings
 
 if TYPE_CHECKING:
@@ -49,12 +48,7 @@ def create_app(
     the ``OTEL_*`` environment variables say whether to trace (``runtime/tracing.py``).
     """
     version, description = _about()
-    if tracer_provider is not None:
-        from .runtime.spans import Tracing
-
-        tracing: Tracing | None = Tracing(tracer_provider, settings)
-    else:
-        tracing = from_environment(os.environ, settings, version)
+    tracing = tracing_for(settings, version, tracer_provider)
     # The metrics middleware is outermost, so it counts the status the client gets; the span
     # of a request is open while its log lines are written.
     recorded = metrics.Metrics(settings.metrics_enabled)

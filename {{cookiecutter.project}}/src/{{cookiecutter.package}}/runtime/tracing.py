@@ -14,6 +14,7 @@ Example use::
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,8 @@ from .broker import StartupError
 from .settings import RuntimeSettings
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
     from .spans import Tracing
 
 EXPORTERS = ("otlp", "console")
@@ -73,4 +76,16 @@ def from_environment(
 
         trace.set_tracer_provider(tracer_provider)
         _global_provider_set = True
+    return Tracing(tracer_provider, settings)
+
+
+def tracing_for(
+    settings: RuntimeSettings, version: str, tracer_provider: TracerProvider | None
+) -> Tracing | None:
+    """Spans to ``tracer_provider`` if one is given (the runtime's tests do), else as this
+    process's environment asks (``from_environment``)."""
+    if tracer_provider is None:
+        return from_environment(os.environ, settings, version)
+    from .spans import Tracing
+
     return Tracing(tracer_provider, settings)
