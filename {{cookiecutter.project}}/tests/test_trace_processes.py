@@ -29,7 +29,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from .conftest import AMQP_URL, eventually, wait_ready
 from .test_main import free_port
-from .test_process import Service, launch, needs_rabbitmq
+from .test_process import ROOT, Service, launch, needs_rabbitmq
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 PARENT = "b7ad6b7169203331"
@@ -135,16 +135,15 @@ async def test_the_otel_variables_alone_export_spans_over_otlp_http(
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{server.port}",
         "OTEL_SERVICE_NAME": "traced-service",
     }
+    # The sample service (not the example: tests of the runtime never lean on service/).
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "{{ cookiecutter.package }}", "--amqp-url", "memory://",
-        "--http-host", "127.0.0.1", "--http-port", str(port), env=environment,
+        sys.executable, "-m", "tests.harness", "--amqp-url", "memory://",
+        "--http-host", "127.0.0.1", "--http-port", str(port), env=environment, cwd=ROOT,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     await wait_ready(f"http://127.0.0.1:{port}", process)
     async with aiohttp.ClientSession() as session:
-        response = await session.post(
-            f"http://127.0.0.1:{port}/measurements", json={"sensor": "s1", "value": 1.0}
-        )
+        response = await session.post(f"http://127.0.0.1:{port}/test/relay", json={"id": 1})
         assert response.status == 202
     process.send_signal(signal.SIGTERM)  # the spans still batched are exported at exit
     _, stderr = await asyncio.wait_for(process.communicate(), timeout=20)
@@ -157,9 +156,8 @@ async def test_the_otel_variables_alone_export_spans_over_otlp_http(
         for scope in resource.scope_spans
         for span in scope.spans
     }
-    assert {"POST /measurements", "publish measurement.recorded"} <= set(spans)
-    assert "process measurement.recorded" in spans
+    assert {"POST /test/relay", "publish test.relay", "process test.relay"} <= set(spans)
     attributes = {
-        a.key: a.value.string_value for a in spans["POST /measurements"].resource.attributes
+        a.key: a.value.string_value for a in spans["POST /test/relay"].resource.attributes
     }
     assert attributes["service.name"] == "traced-service"
