@@ -14,7 +14,6 @@ they consume from in ``x-queue``.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -26,6 +25,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from . import TEMPLATE_VERSION
 from .amqp.topology import QueueNames
+from .http import serve_document
 from .messaging import EventHandlers, summary_of
 from .settings import SETTINGS, RuntimeSettings
 
@@ -111,12 +111,7 @@ def setup(
 ) -> None:
     """Serve ``GET /asyncapi.json``, built once from ``events``."""
     document = asyncapi_document(events, Exchange.of(app[SETTINGS]), title, version, description)
-    body = json.dumps(document).encode()
-
-    async def asyncapi(request: web.Request) -> web.Response:
-        return web.Response(body=body, content_type="application/json")
-
-    app.router.add_get("/asyncapi.json", asyncapi, name="asyncapi")
+    serve_document(app, "/asyncapi.json", document)
 
 
 def _message(model: type[BaseModel], ref: Any) -> dict[str, Any]:

@@ -97,7 +97,7 @@ def create_broker(
     settings: RuntimeSettings, dispatcher: Dispatcher, handlers: EventHandlers, metrics: Metrics
 ) -> Broker:
     """The broker for ``settings.amqp_url`` (whose scheme the settings have checked)."""
-    if settings.amqp_url.get_secret_value().lower().startswith("memory://"):
+    if settings.in_process_broker:
         from .memory import MemoryBroker
 
         return MemoryBroker(settings, dispatcher, handlers, metrics)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import hdrs, web
 from pydantic import BaseModel, ValidationError
@@ -180,12 +180,17 @@ def setup(
     document = openapi_document(
         operations, title, version, description, problem=ProblemDetail, problem_media=PROBLEM_JSON
     )
-    body = json.dumps(document).encode()
-
-    async def openapi(request: web.Request) -> web.Response:
-        return web.Response(body=body, content_type="application/json")
-
     for table in tables:
         table.frozen = True
         app.router.add_routes(table.table)
-    app.router.add_get("/openapi.json", openapi, name="openapi")
+    serve_document(app, "/openapi.json", document)
+
+
+def serve_document(app: web.Application, path: str, document: dict[str, Any]) -> None:
+    """Serve ``document`` as JSON at ``GET path``, encoded once: it never changes."""
+    body = json.dumps(document).encode()
+
+    async def serve(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    app.router.add_get(path, serve, name=path.strip("/").removesuffix(".json"))

@@ -139,6 +139,11 @@ class RuntimeSettings(BaseSettings):
             raise ValueError("use an amqp://, amqps:// or memory:// URL")
         return url
 
+    @property
+    def in_process_broker(self) -> bool:
+        """Whether ``amqp_url`` asks for the in-process broker (``memory://``)."""
+        return self.amqp_url.get_secret_value().lower().startswith("memory://")
+
 
 SETTINGS = web.AppKey("settings", RuntimeSettings)
 

@@ -76,8 +76,7 @@ class Tracing:
         self._tracer = tracer_provider.get_tracer(SCOPE)
         self._propagator = TraceContextTextMapPropagator()
         self._getter = HeaderGetter()
-        memory = settings.amqp_url.get_secret_value().lower().startswith("memory://")
-        self._system = "memory" if memory else "rabbitmq"
+        self._system = "memory" if settings.in_process_broker else "rabbitmq"
         self._exchange = settings.exchange
         self._queues = QueueNames.of(settings.service_name)
         LogField.trace_ids = current_ids
