@@ -11,7 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from {{ cookiecutter.package }}.app import create_app
-from {{ cookiecutter.package }}.runtime import http
+from {{ cookiecutter.package }}.runtime import front, http
 from {{ cookiecutter.package }}.runtime.broker import PUBLISHER
 from {{ cookiecutter.package }}.runtime.messaging import EventHandlers, UndeclaredEventError
 from {{ cookiecutter.package }}.runtime.tasks import Tasks
@@ -42,8 +42,10 @@ async def test_route_declares_any_method_with_or_without_a_body(
     async def delete_note(request: web.Request) -> Done:
         return Done(ok=notes.pop(request.match_info["name"], None) is not None)
 
-    app = web.Application(middlewares=[http.problem_middleware])
+    app = web.Application()
+    front.setup(app, None, None)
     http.setup(app, [routes], "notes", "1.0.0", "")
+    front.close(app)
     client = await start(app)
     response = await client.put("/notes/a", json={"text": "hello"})
     assert (response.status, await response.json()) == (200, {"ok": True})
@@ -61,8 +63,9 @@ async def test_route_declares_any_method_with_or_without_a_body(
 
 
 def test_a_route_declared_after_setup_fails_loudly() -> None:
-    routes = http.Routes()
-    http.setup(web.Application(), [routes], "late", "1.0.0", "")
+    routes, app = http.Routes(), web.Application()
+    front.setup(app, None, None)
+    http.setup(app, [routes], "late", "1.0.0", "")
     with pytest.raises(RuntimeError, match="GET /late was declared after the app was built"):
 
         @routes.get("/late", response=Done)

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from {{ cookiecutter.package }}.runtime import http
+from {{ cookiecutter.package }}.runtime import front, http
 
 from .conftest import Client
 
@@ -46,8 +46,10 @@ async def find(request: web.Request, path: ItemPath, query: Search) -> Found:
 
 @pytest.fixture
 async def client(start: Callable[[web.Application], Awaitable[Client]]) -> Client:
-    app = web.Application(middlewares=[http.problem_middleware])
+    app = web.Application()
+    front.setup(app, None, None)
     http.setup(app, [routes], "shelves", "1.0.0", "")
+    front.close(app)
     return await start(app)
 
 

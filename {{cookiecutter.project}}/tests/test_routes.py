@@ -13,7 +13,7 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import BaseModel
 
-from {{ cookiecutter.package }}.runtime import TEMPLATE_VERSION
+from {{ cookiecutter.package }}.runtime import TEMPLATE_VERSION, front
 from {{ cookiecutter.package }}.runtime.broker import PUBLISHER
 from {{ cookiecutter.package }}.runtime.messaging import PublishError
 
@@ -150,7 +150,7 @@ async def test_unexpected_error_is_500_without_a_traceback(
     async def broken(request: web.Request) -> web.Response:
         raise RuntimeError("secret internals at /srv/app.py line 7")
 
-    app.router.add_get("/broken", broken)
+    front.add_route(app, "GET", "/broken", broken)
     client = await start(app)
     response = await client.get("/broken")
     body = await assert_problem(response, 500)
@@ -158,6 +158,19 @@ async def test_unexpected_error_is_500_without_a_traceback(
     assert "secret" not in text
     assert "Traceback" not in text
     assert "RuntimeError" not in text
+
+
+async def test_a_route_added_around_the_front_stops_the_start() -> None:
+    app = sample_app(make_settings())
+
+    async def raw(request: web.Request) -> web.Response:
+        return web.Response()
+
+    app.router.add_get("/raw", raw)  # no problem JSON, correlation id or metrics
+    runner = web.AppRunner(app)
+    with pytest.raises(RuntimeError, match=r"/raw was added with app\.router"):
+        await runner.setup()
+    await runner.cleanup()
 
 
 async def test_publish_failure_is_503(
@@ -185,7 +198,7 @@ async def test_openapi_documents_every_route(sample_memory_client: Client) -> No
     routes = {
         (route.method.lower(), route.resource.canonical)
         for route in sample_memory_client.app.router.routes()
-        if route.resource is not None and route.method != "HEAD"
+        if route.resource is not None and route.resource.name != front.UNMATCHED
     }
     documented = {(method, path) for path, item in document["paths"].items() for method in item}
     # The service's own documents and metrics are served, not described.

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from . import service
-from .runtime import asyncapi, broker, correlation, health, http, lifecycle, metrics, tasks
+from .runtime import asyncapi, broker, front, health, http, lifecycle, metrics, tasks
 from .runtime.http import Routes
 from .runtime.messaging import EventHandlers
 from .runtime.tasks import Tasks
@@ -49,17 +49,9 @@ def create_app(
     """
     version, description = _about()
     tracing = tracing_for(settings, version, tracer_provider)
-    # The metrics middleware is outermost, so it counts the status the client gets; the span
-    # of a request is open while its log lines are written.
     recorded = metrics.Metrics(settings.metrics_enabled)
-    counting = [recorded.middleware] if settings.metrics_enabled else []
-    tracing_middleware = [tracing.middleware] if tracing is not None else []
-    app = web.Application(
-        client_max_size=settings.max_body_size,
-        middlewares=[
-            *counting, *tracing_middleware, correlation.middleware, http.problem_middleware,
-        ],
-    )  # fmt: skip
+    app = web.Application(client_max_size=settings.max_body_size)
+    front.setup(app, recorded if settings.metrics_enabled else None, tracing)
     app[SETTINGS] = settings
     app[lifecycle.SHUTDOWN] = lifecycle.ShutdownClock(settings.shutdown_timeout)
     metrics.setup(app, recorded)
@@ -69,6 +61,7 @@ def create_app(
     asyncapi.setup(app, events, DISTRIBUTION, version, description)
     broker.setup(app, events, tracing)
     tasks.setup(app, jobs)
+    front.close(app)  # after the last route
 
     # Start-up order; shutdown is the reverse.
     app.cleanup_ctx.append(broker.connection)  # publishing works from here on

@@ -17,7 +17,7 @@ import itertools
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import ClassVar
 
@@ -29,7 +29,6 @@ PLAIN = re.compile(r"[A-Za-z0-9._:+=/-]{1,128}")
 CORRELATION_ID: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 _PROCESS = secrets.token_hex(8)
 _COUNT = itertools.count()
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def new_id() -> str:
@@ -43,20 +42,14 @@ def plain(value: object) -> str | None:
     return value if isinstance(value, str) and PLAIN.fullmatch(value) else None
 
 
-@web.middleware
-async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Run the request under its ``X-Request-ID``, or a new id, and answer with it."""
+def begin(request: web.Request) -> str:
+    """Run the rest of ``request`` under its ``X-Request-ID``, or a new id; return the id, which
+    goes back to the client in the same header."""
     correlation_id = plain(request.headers.get(HEADER)) or new_id()
     # Not reset afterwards: aiohttp runs each request in a task of its own, so the id cannot
     # leak into another request, and its access-log line, written later, names it too.
     CORRELATION_ID.set(correlation_id)
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        exc.headers[HEADER] = correlation_id
-        raise
-    response.headers[HEADER] = correlation_id
-    return response
+    return correlation_id
 
 
 class LogField(logging.Filter):

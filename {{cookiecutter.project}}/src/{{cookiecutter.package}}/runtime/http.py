@@ -25,12 +25,13 @@ from typing import Any, TypeVar
 from aiohttp import hdrs, web
 from pydantic import BaseModel, ValidationError
 
+from . import front
 from .messaging import summary_of, validate
 from .openapi import Operation, openapi_document
 from .params import ParamReader, check_handler, check_placeholders, field_errors
-from .problems import PROBLEM_JSON, HttpError, ProblemDetail, problem_middleware
+from .problems import PROBLEM_JSON, Handler, HttpError, ProblemDetail
 
-__all__ = ["HttpError", "Routes", "problem_middleware", "read_body", "setup"]
+__all__ = ["HttpError", "Routes", "read_body", "setup"]
 
 B = TypeVar("B", bound=BaseModel)
 R = TypeVar("R", bound=BaseModel)
@@ -55,7 +56,8 @@ class Routes:
     """
 
     operations: list[Operation] = field(default_factory=list)
-    table: web.RouteTableDef = field(default_factory=web.RouteTableDef)
+    # (method, path, handler, name): what ``setup`` adds to the app, wrapped by ``front.py``
+    endpoints: list[tuple[str, str, Handler, str]] = field(default_factory=list)
     frozen: bool = False
 
     def get(
@@ -140,7 +142,7 @@ class Routes:
                     return _reply(await fn(request, **params), status)
                 return _reply(await fn(request, await read_body(request, body), **params), status)
 
-            self.table.route(method, route_path, name=fn.__name__)(endpoint)
+            self.endpoints.append((method, route_path, endpoint, fn.__name__))
             return fn
 
         return register
@@ -165,11 +167,12 @@ async def read_body(request: web.Request, model: type[B]) -> B:
 
 
 def _reply(result: Reply, status: int) -> web.StreamResponse:
-    if isinstance(result, web.StreamResponse):
+    if not isinstance(result, BaseModel):  # checked first: the common case, and cheaper
         return result
-    return web.Response(
-        body=result.model_dump_json().encode(), status=status, content_type="application/json"
-    )
+    # The serializer's bytes as they are: model_dump_json() would decode them to a str that
+    # the response then encodes again.
+    body = result.__pydantic_serializer__.to_json(result)
+    return web.Response(body=body, status=status, content_type="application/json")
 
 
 def setup(
@@ -182,7 +185,8 @@ def setup(
     )
     for table in tables:
         table.frozen = True
-        app.router.add_routes(table.table)
+        for method, route_path, endpoint, name in table.endpoints:
+            front.add_route(app, method, route_path, endpoint, name=name)
     serve_document(app, "/openapi.json", document)
 
 
@@ -193,4 +197,4 @@ def serve_document(app: web.Application, path: str, document: dict[str, Any]) ->
     async def serve(request: web.Request) -> web.Response:
         return web.Response(body=body, content_type="application/json")
 
-    app.router.add_get(path, serve, name=path.strip("/").removesuffix(".json"))
+    front.add_route(app, "GET", path, serve, name=path.strip("/").removesuffix(".json"))

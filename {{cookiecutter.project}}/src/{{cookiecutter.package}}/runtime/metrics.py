@@ -5,7 +5,7 @@ route template (never the raw path), a subscription pattern, a routing key the c
 a task's name, an outcome. Example use::
 
     metrics = Metrics(enabled=True)
-    app = web.Application(middlewares=[metrics.middleware])  # counts each request
+    metrics.answered("/sensors/{sensor}", "GET", 200, started)  # front.py calls it
     metrics.consumed("measurement.recorded", "acked", 0.002)
     metrics.scrape()  # the text a Prometheus server reads
 
@@ -40,10 +40,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from . import front
+
 NAMESPACE = "{{ cookiecutter.package }}"
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# An HTTP request that matched no route: one label value for every unknown path.
-UNMATCHED = "unmatched"
 # Prometheus' default buckets, in seconds; the last one, +Inf, is implied.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
@@ -141,36 +140,20 @@ class Metrics:
         self._in_flight = 0
         self._connected = 0
         # What the hot paths record into, found with one lookup of a key they already have.
-        self._http: dict[tuple[object, str, int], Series] = {}
+        self._http: dict[tuple[str, str, int], Series] = {}
         self._deliveries: dict[tuple[str, str], Series] = {}
         if enabled:
             self.registry.register(_Families(self))
 
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Count each answered request by route template, method and status, with its duration.
-
-        ``create_app`` leaves it out when metrics are off, so they cost nothing then.
-        """
-        started = time.perf_counter()
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            self._answered(request, exc.status, started)
-            raise
-        self._answered(request, response.status, started)
-        return response
-
-    def _answered(self, request: web.Request, status: int, started: float) -> None:
-        # Keyed by the resource, never the path: every unknown path shares the key None.
-        resource = request.match_info.route.resource
-        key = (resource, request.method, status)
+    def answered(self, route: str, method: str, status: int, started: float) -> None:
+        """Count a request to the route template ``route`` answered with ``status``, and its
+        duration since ``started`` (``time.perf_counter``). Only called while metrics are on."""
+        key = (route, method, status)
         series = self._http.get(key)
         if series is None:
-            route = resource.canonical if resource is not None else UNMATCHED
             series = self._http[key] = (
-                self._requests.cell((request.method, route, str(status))),
-                self._request_seconds.series((request.method, route)),
+                self._requests.cell((method, route, str(status))),
+                self._request_seconds.series((method, route)),
             )
         series[0][0] += 1
         _observe(series[1], time.perf_counter() - started)
@@ -280,4 +263,4 @@ def setup(app: web.Application, metrics: Metrics) -> None:
         body = await metrics.scrape()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    app.router.add_get("/metrics", serve, name="metrics")
+    front.add_route(app, "GET", "/metrics", serve, name="metrics")

@@ -24,7 +24,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from multidict import MultiMapping
+from multidict import MultiDictProxy
 from pydantic import BaseModel, ValidationError
 
 from .problems import HttpError
@@ -43,6 +43,7 @@ class ParamReader:
     def __init__(self, model: type[BaseModel], where: str) -> None:
         self.model = model
         self.where = where
+        self._validate = model.__pydantic_validator__.validate_python
         properties = model.model_json_schema()["properties"]
         self._lists = {
             field.alias or name
@@ -50,14 +51,17 @@ class ParamReader:
             if _is_array(properties.get(field.alias or name, {}))
         }
 
-    def __call__(self, values: Mapping[str, str] | MultiMapping[str]) -> BaseModel:
+    def __call__(self, values: Mapping[str, str] | MultiDictProxy[str]) -> BaseModel:
         """``values`` as the model; ``HttpError`` 422 naming the fields at fault."""
-        data: dict[str, Any] = {}
-        for key in dict.fromkeys(values.keys()):
-            every = values.getall(key) if isinstance(values, MultiMapping) else [values[key]]
-            data[key] = every if key in self._lists or len(every) > 1 else every[0]
+        data: Mapping[str, Any] = values
+        if isinstance(values, MultiDictProxy):  # a query may repeat a name: a list, then
+            data = {}
+            for key in dict.fromkeys(values.keys()):
+                every = values.getall(key)
+                data[key] = every if key in self._lists or len(every) > 1 else every[0]
         try:
-            return self.model.model_validate(data, strict=False)
+            # The model's validator itself: model_validate adds a Python call per request.
+            return self._validate(data, strict=False)  # type: ignore[no-any-return]
         except ValidationError as exc:
             raise HttpError(
                 422,

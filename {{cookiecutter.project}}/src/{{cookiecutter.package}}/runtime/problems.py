@@ -1,6 +1,6 @@
 """Errors as the client sees them: ``application/problem+json`` (RFC 9457) for every failure.
 
-``problem_middleware`` turns what a handler raises into a problem response: an ``HttpError``
+``problem_for`` turns what a handler raises into a problem response: an ``HttpError``
 with its status, aiohttp's own errors (404, 405, 413 ...) with theirs, a ``PublishError`` as
 503, anything else as 500 with the traceback in the log, never in the response. Example use::
 
@@ -62,16 +62,14 @@ def problem_response(
     )
 
 
-@web.middleware
-async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn every exception a handler raises into a problem JSON response."""
-    try:
-        return await handler(request)
-    except HttpError as exc:
+def problem_for(request: web.Request, exc: Exception) -> web.Response:
+    """The problem response to what a handler raised; an ``HTTPException`` below 400 (a
+    redirect) is not an error and is raised again."""
+    if isinstance(exc, HttpError):
         return problem_response(exc.status, exc.detail, errors=exc.errors)
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise  # redirects and the like are not errors
+            raise exc
         headers = {
             k: v
             for k, v in exc.headers.items()
@@ -80,9 +78,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         text = exc.text or ""
         detail = exc.reason if text in ("", f"{exc.status}: {exc.reason}") else text
         return problem_response(exc.status, detail, headers)
-    except PublishError as exc:
+    if isinstance(exc, PublishError):
         log.warning("%s %s: %s", request.method, request.path, exc)
         return problem_response(503, f"the event could not be published: {exc}")
-    except Exception:
-        log.exception("unhandled error in %s %s", request.method, request.path)
-        return problem_response(500, "internal error; the service log has the details")
+    log.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
+    return problem_response(500, "internal error; the service log has the details")
