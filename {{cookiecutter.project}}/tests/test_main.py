@@ -6,6 +6,7 @@ import asyncio
 import signal
 import socket
 import sys
+from importlib.util import find_spec
 
 import aiohttp
 import pytest
@@ -32,11 +33,13 @@ async def run_service(*args: str) -> asyncio.subprocess.Process:
     )
 
 
-async def test_sigterm_stops_the_service_gracefully_with_status_0() -> None:
+@pytest.mark.parametrize("event_loop", ["auto", "asyncio"])
+async def test_sigterm_stops_the_service_gracefully_with_status_0(event_loop: str) -> None:
     port = free_port()
     process = await run_service(
-        "--amqp-url", "memory://", "--http-host", "127.0.0.1", "--http-port", str(port)
-    )
+        "--amqp-url", "memory://", "--http-host", "127.0.0.1", "--http-port", str(port),
+        "--event-loop", event_loop,
+    )  # fmt: skip
     await wait_ready(f"http://127.0.0.1:{port}", process)
     async with (
         aiohttp.ClientSession() as session,
@@ -48,6 +51,8 @@ async def test_sigterm_stops_the_service_gracefully_with_status_0() -> None:
     _, stderr = await asyncio.wait_for(process.communicate(), timeout=15)
     log = stderr.decode()
     assert process.returncode == 0, log
+    kind = "uvloop" if event_loop == "auto" and find_spec("uvloop") else "asyncio"
+    assert f"on the {kind} event loop" in log
     assert "shutting down" in log
     assert "stopped" in log
     assert "Traceback" not in log

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from {{ cookiecutter.package }}.runtime import settings as runtime_settings
 from {{ cookiecutter.package }}.settings import ENV_PREFIX, load_settings
 
 
@@ -40,3 +41,10 @@ def test_amqp_url_of_another_scheme_is_rejected_without_echoing_it(
         load_settings([])
     assert "amqp://, amqps:// or memory://" in str(caught.value)
     assert "hunter2" not in str(caught.value)
+
+
+def test_uvloop_where_it_is_not_installed_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime_settings, "find_spec", lambda name: None)
+    with pytest.raises(ValueError, match=f"{ENV_PREFIX}EVENT_LOOP.*uvloop is not installed"):
+        load_settings(["--event-loop", "uvloop"])
+    assert load_settings(["--event-loop", "auto"]).event_loop == "auto"  # then asyncio's own

@@ -58,7 +58,7 @@ def serve(app: web.Application, settings: RuntimeSettings) -> None:
     Unlike ``web.run_app``, this never waits without bound at the end: a task that ignores
     cancellation is named in the log and left behind, so the process still exits.
     """
-    loop = asyncio.new_event_loop()
+    loop = new_event_loop(settings.event_loop)
     asyncio.set_event_loop(loop)
     try:
         loop.run_until_complete(_serve(app, settings))
@@ -66,6 +66,20 @@ def serve(app: web.Application, settings: RuntimeSettings) -> None:
         _abandon_leftovers(loop)
         asyncio.set_event_loop(None)
         loop.close()
+
+
+def new_event_loop(choice: str) -> asyncio.AbstractEventLoop:
+    """A new event loop of the kind ``choice`` names (the ``event_loop`` setting, which refuses
+    uvloop where it is not installed). uvloop's transports are written in C: the same CPU
+    serves more requests (the template's benchmark). ``auto`` takes it where it is installed."""
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 async def _serve(app: web.Application, settings: RuntimeSettings) -> None:
@@ -90,7 +104,11 @@ async def _serve(app: web.Application, settings: RuntimeSettings) -> None:
     try:
         await runner.setup()  # runs the cleanup contexts' start-up halves
         await web.TCPSite(runner, settings.http_host, settings.http_port).start()
-        log.info("listening on http://%s:%d", settings.http_host, settings.http_port)
+        kind = type(loop).__module__.partition(".")[0]  # uvloop, or asyncio
+        log.info(
+            "listening on http://%s:%d, on the %s event loop",
+            settings.http_host, settings.http_port, kind,
+        )  # fmt: skip
         await stop.wait()
     finally:
         await runner.cleanup()

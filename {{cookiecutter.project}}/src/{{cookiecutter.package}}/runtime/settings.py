@@ -11,6 +11,7 @@ these in one class, ``settings.Settings``, which is read the same way. Example u
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib.util import find_spec
 from typing import Literal, TypeVar
 
 from aiohttp import web
@@ -121,6 +122,10 @@ class RuntimeSettings(BaseSettings):
     shutdown_timeout: float = Field(
         default=10.0, gt=0, description="seconds in-flight work may take to finish on SIGTERM"
     )
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        default="auto",
+        description="auto: uvloop where it is installed (Linux, macOS), else asyncio's own",
+    )
 
     # Logging and metrics
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -138,6 +143,13 @@ class RuntimeSettings(BaseSettings):
         if scheme not in ("amqp", "amqps", "memory"):
             raise ValueError("use an amqp://, amqps:// or memory:// URL")
         return url
+
+    @field_validator("event_loop")
+    @classmethod
+    def _installed(cls, choice: str) -> str:
+        if choice == "uvloop" and find_spec("uvloop") is None:
+            raise ValueError("uvloop is not installed here; use auto or asyncio")
+        return choice
 
     @property
     def in_process_broker(self) -> bool:
