@@ -236,6 +236,31 @@ def measurement_bodies(count: int) -> list[bytes]:
     ]
 
 
+FLOOR = "import aiohttp, aio_pika, pydantic, pydantic_settings"
+
+
+def import_floor(python: str, cwd: Path, times: int = 5) -> dict[str, float]:
+    """The least a service on these libraries can cost: seconds from process start to having
+    imported them (the median of ``times`` fresh processes, bytecode compiled), and the RSS of
+    a process that has."""
+    seconds = []
+    for _ in range(times):
+        began = time.perf_counter()
+        subprocess.run([python, "-c", FLOOR], cwd=cwd, check=True)
+        seconds.append(time.perf_counter() - began)
+    probe = subprocess.Popen(
+        [python, "-c", f"{FLOOR}; print(flush=True); input()"],
+        cwd=cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert probe.stdout is not None and probe.stdin is not None
+    probe.stdout.readline()  # imported
+    rss = rss_mb(probe.pid)
+    probe.communicate(b"\n")
+    return {"import_s": statistics.median(seconds), "rss_mb": rss}
+
+
 def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
     print("rendering and installing the default service ...", flush=True)
     project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=str(work)))
@@ -268,6 +293,8 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
     )
     ref_ready = reference.ready_after()
     results["start_to_ready_s"] = {"service": ready, "reference": ref_ready}
+    floor = import_floor(python, project)
+    results["import_floor"] = floor
     print(f"idle for {args.idle}s ...", flush=True)
     cpu0, ref_cpu0 = cpu_seconds(service.popen.pid), cpu_seconds(reference.popen.pid)
     t0 = time.time()
@@ -304,6 +331,30 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
         )
     rest, ref_rest = _median_run(rest_runs), _median_run(ref_runs)
     results["rest"] = {"service": rest, "reference": ref_rest}
+    # One connection: each request waits for the one before, so this is latency, not capacity.
+    # And bare aiohttp on uvloop, the loop the service runs on: like against like.
+    uv_port = free_port()
+    uv_reference = Process(
+        [python, str(ROOT / "bench/reference_http.py"), str(uv_port), "uvloop"],
+        project,
+        f"http://127.0.0.1:{uv_port}/sensors/x",
+    )
+    uv_reference.ready_after()
+    pin(uv_reference, servers)
+    one: dict[str, list[dict[str, float]]] = {"service": [], "reference": []}
+    uv_runs: list[dict[str, float]] = []
+    for round_ in range(args.repeat):
+        print(f"REST {round_ + 1}/{args.repeat}: 1 connection, and bare aiohttp on uvloop ...")
+        one["reference"].append(
+            wrk(f"http://127.0.0.1:{ref_port}/sensors/bench", 1, args.duration, cpus=clients)
+        )
+        one["service"].append(
+            wrk(f"http://127.0.0.1:{port}/sensors/bench", 1, args.duration, cpus=clients)
+        )
+        uv_runs.append(wrk(f"http://127.0.0.1:{uv_port}/sensors/bench", *load, cpus=clients))
+    results["rest_one_connection"] = {side: _median_run(runs) for side, runs in one.items()}
+    results["rest_uvloop_reference"] = _median_run(uv_runs)
+    uv_reference.stop()
     reference.stop()
     service.stop()
     # On the in-process broker: the route never touches the broker, and the pair shares no queue.
@@ -576,11 +627,28 @@ def _share(cost: dict[str, float], path: str, cpu_us: float) -> dict[str, float]
 
 
 def table(results: dict[str, Any]) -> str:
+    floor = results["import_floor"]
     rows = [
         ("start to ready (s)", results["start_to_ready_s"]),
+        (
+            "start to ready (s) / import floor (s), difference",
+            _difference(results["start_to_ready_s"]["service"], floor["import_s"]),
+        ),
         ("idle CPU (% of a core)", results["idle_cpu_percent"]),
         ("idle RSS (MB)", results["idle_rss_mb"]),
+        (
+            "idle RSS (MB) / import floor (MB), difference",
+            _difference(results["idle_rss_mb"]["service"], floor["rss_mb"]),
+        ),
         ("REST req/s", _pick(results["rest"], "req_s")),
+        (
+            "REST req/s / bare aiohttp on uvloop",
+            {
+                "service": results["rest"]["service"]["req_s"],
+                "reference": results["rest_uvloop_reference"]["req_s"],
+            },
+        ),
+        ("REST req/s, 1 connection", _pick(results["rest_one_connection"], "req_s")),
         ("REST p50 (ms)", _pick(results["rest"], "p50_ms")),
         ("REST p99 (ms)", _pick(results["rest"], "p99_ms")),
         ("consume msg/s", results["consume_msg_s"]),
@@ -630,8 +698,14 @@ def table(results: dict[str, Any]) -> str:
         ratio = f"{pair['service'] / pair['reference']:.2f}" if pair["reference"] else "n/a"
         if "ratio" in pair:
             ratio = f"{pair['ratio']:.3f}"
+        if "difference" in pair:
+            ratio = f"{pair['difference']:+.3g}"
         lines.append(f"| {name} | {pair['service']:.3g} | {pair['reference']:.3g} | {ratio} |")
     return "\n".join(lines)
+
+
+def _difference(service: float, reference: float) -> dict[str, float]:
+    return {"service": service, "reference": reference, "difference": service - reference}
 
 
 def designs_table(designs: dict[str, dict[str, float]]) -> str:

@@ -29,10 +29,13 @@ def test_bench_writes_every_figure_and_the_chart(rabbitmq: Broker, tmp_path: Pat
         results["publish_msg_s"],
     ):
         assert pair["service"] > 0 and pair["reference"] > 0
+    assert results["import_floor"]["import_s"] > 0 and results["import_floor"]["rss_mb"] > 0
+    assert results["rest_uvloop_reference"]["req_s"] > 0
     assert results["consume_msg_s"]["faststream"] > 0
     assert results["consume_msg_s"]["service_metrics_off"] > 0
     assert min(results["rest_metrics"]["on_runs"] + results["rest_metrics"]["off_runs"]) > 0
     for side in ("service", "reference"):
+        assert results["rest_one_connection"][side]["req_s"] > 0
         assert results["rest"][side]["req_s"] > 0
         assert results["rest"][side]["p99_ms"] >= results["rest"][side]["p50_ms"] > 0
     assert set(results["designs"]) == {"single loop (generated)", "multi-thread", "multi-process"}
