@@ -37,7 +37,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -71,6 +73,9 @@ def wait_for(url: str, status: int = 200, within: float = 60) -> float:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == status:
                     return time.perf_counter() - began
+        except urllib.error.HTTPError as error:
+            if error.code == status:
+                return time.perf_counter() - began
         except OSError:
             pass
         time.sleep(0.005)
@@ -82,7 +87,7 @@ class Process:
 
     running: ClassVar[list[Process]] = []  # stopped by stop_all() whatever happens
 
-    def __init__(self, command: list[str], cwd: Path, ready_url: str) -> None:
+    def __init__(self, command: list[str], cwd: Path, ready_url: str, status: int = 200) -> None:
         self.started = time.perf_counter()
         self.popen = subprocess.Popen(
             command,
@@ -91,7 +96,7 @@ class Process:
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: children are counted and stopped
         )
-        self.ready_url = ready_url
+        self.ready_url, self.ready_status = ready_url, status
         Process.running.append(self)
 
     @classmethod
@@ -100,7 +105,7 @@ class Process:
             process.stop()
 
     def ready_after(self) -> float:
-        wait_for(self.ready_url)
+        wait_for(self.ready_url, self.ready_status)
         return time.perf_counter() - self.started
 
     def group(self) -> list[int]:
@@ -202,15 +207,16 @@ async def fill_queue(url: str, exchange: str, routing_key: str, bodies: list[byt
     async with await aio_pika.connect(url) as connection:
         channel = await connection.channel(publisher_confirms=True)
         target = await channel.get_exchange(exchange) if exchange else channel.default_exchange
-        await asyncio.gather(
-            *(
-                target.publish(
-                    aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-                    routing_key=routing_key,
+        for at in range(0, len(bodies), 10_000):  # a deep backlog in slices: bounded memory
+            await asyncio.gather(
+                *(
+                    target.publish(
+                        aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                        routing_key=routing_key,
+                    )
+                    for body in bodies[at : at + 10_000]
                 )
-                for body in bodies
             )
-        )
 
 
 async def queue_length(url: str, name: str) -> int:
@@ -344,7 +350,10 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
     one: dict[str, list[dict[str, float]]] = {"service": [], "reference": []}
     uv_runs: list[dict[str, float]] = []
     for round_ in range(args.repeat):
-        print(f"REST {round_ + 1}/{args.repeat}: 1 connection, and bare aiohttp on uvloop ...")
+        print(
+            f"REST {round_ + 1}/{args.repeat}: 1 connection, and bare aiohttp on uvloop ...",
+            flush=True,
+        )
         one["reference"].append(
             wrk(f"http://127.0.0.1:{ref_port}/sensors/bench", 1, args.duration, cpus=clients)
         )
@@ -353,6 +362,14 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
         )
         uv_runs.append(wrk(f"http://127.0.0.1:{uv_port}/sensors/bench", *load, cpus=clients))
     results["rest_one_connection"] = {side: _median_run(runs) for side, runs in one.items()}
+    print("REST at 1, 8, 64 and 256 connections ...", flush=True)
+    results["rest_scaling"] = {
+        side: {
+            str(c): wrk(f"http://127.0.0.1:{at}/sensors/bench", c, args.duration, cpus=clients)
+            for c in REST_CONNECTIONS
+        }
+        for side, at in (("service", port), ("reference", ref_port))
+    }
     results["rest_uvloop_reference"] = _median_run(uv_runs)
     uv_reference.stop()
     reference.stop()
@@ -388,10 +405,10 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
         print(f"consume {round_ + 1}/{rounds}: {args.messages} messages each ...", flush=True)
         pair = [(service_rates, service_cmd, port), (off_rates, off_cmd, off_port)]
         for rates, command, at in pair if round_ % 2 == 0 else pair[::-1]:
-            rate, cpu_us = consume_service(amqp_url, command, project, at, bodies)
-            rates.append(rate)
+            drained = consume_service(amqp_url, command, project, at, bodies)
+            rates.append(drained["msg_s"])
             if rates is service_rates:
-                consume_cpu.append(cpu_us)
+                consume_cpu.append(drained["cpu_us"])
         if round_ >= args.repeat:
             continue
         raw_rates.append(consume_reference(amqp_url, python, "reference_consumer.py", bodies))
@@ -409,6 +426,30 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
         "reference_runs": raw_rates,
         "faststream_runs": faststream_rates,
     }
+
+    # Classic queues: the service under a name and exchange of its own (a queue's type is set
+    # when it is declared, and the quorum queue must not get these messages too).
+    classic_port = free_port()
+    classic_cmd = [*base_cmd, "--http-port", str(classic_port), "--queue-type", "classic"]
+    classic_cmd += ["--service-name", "bench-classic", "--exchange", "bench-classic"]
+    declares = Process(classic_cmd, project, f"http://127.0.0.1:{classic_port}/health/ready")
+    declares.ready_after()  # its queue, bound: what is published before its drain waits there
+    declares.stop()
+    classic: dict[str, list[float]] = {"service": [], "reference": []}
+    for round_ in range(args.repeat):
+        print(f"consume, classic queues {round_ + 1}/{args.repeat} ...", flush=True)
+        drained = consume_service(
+            amqp_url, classic_cmd, project, classic_port, bodies, exchange="bench-classic"
+        )
+        classic["service"].append(drained["msg_s"])
+        classic["reference"].append(
+            consume_reference(amqp_url, python, "reference_consumer.py", bodies, "classic")
+        )
+    asyncio.run(_delete_service(amqp_url, "bench-classic", "bench-classic"))
+    results["consume_classic_msg_s"] = {
+        side: statistics.median(runs) for side, runs in classic.items()
+    } | {f"{side}_runs": runs for side, runs in classic.items()}
+    results["consume_scaling"] = consume_scaling(amqp_url, base_cmd, project, bodies)
 
     # Mixed load: REST while the service drains a flood, against the same REST idle (above).
     print("REST while consuming a flood ...", flush=True)
@@ -437,58 +478,83 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
     ).stdout.split()
     results["publish_msg_s"] = {"service": float(out[0]), "reference": float(out[1])}
 
-    # The three designs: the same counter service as one loop, as threads, as processes.
-    designs = {
-        "single loop (generated)": (
-            service_cmd,
-            f"http://127.0.0.1:{port}/health/live",
-            f"http://127.0.0.1:{port}/sensors/consume",
-            ("events", "measurement.recorded", None),
-        ),
-    }
-    for design in ("threads", "processes"):
-        queue = f"bench-{design}-{uuid4().hex[:6]}"
-        designs[f"multi-{design[:-1] if design == 'threads' else 'process'}"] = (
-            [python, str(ROOT / f"bench/design_{design}.py"), str(port), amqp_url, queue],
-            f"http://127.0.0.1:{port}/count",
-            f"http://127.0.0.1:{port}/count",
-            ("", queue, queue),
-        )
-    results["designs"] = {}
-    for name, (command, ready_url, count_url, (exchange, key, own_queue)) in designs.items():
-        print(f"design {name} ...", flush=True)
-        if own_queue:
-            asyncio.run(_declare(amqp_url, own_queue))
-        asyncio.run(fill_queue(amqp_url, exchange, key, bodies))
-        process = Process(command, project, ready_url)
-        process.ready_after()
-        figures: dict[str, float] = {"msg_s": drain_rate(count_url, len(bodies))}
-        for connections in (1, 64):
-            run_ = wrk(count_url, connections, args.duration, during=process)
-            figures[f"req_s_c{connections}"] = run_["req_s"]
-            for key in ("rss_mb", "threads", "processes"):
-                figures[f"{key}_c{connections}"] = run_[f"{key}_under_load"]
-        process.stop()
-        if own_queue:
-            asyncio.run(_delete(amqp_url, own_queue))
-        results["designs"][name] = figures
+    results["designs"] = designs(args, amqp_url, python, project, service_cmd, port, bodies)
     return results
 
 
-def drain_rate(count_url: str, goal: int) -> float:
-    """Messages a second, from the first counted to the last, polling ``count_url``."""
-    first = 0.0
-    first_count = 0
+DESIGN_CONNECTIONS = (1, 64, 256, 1000)
+REST_CONNECTIONS = (1, 8, 64, 256)
+
+
+def designs(
+    args: argparse.Namespace,
+    amqp_url: str,
+    python: str,
+    project: Path,
+    service_cmd: list[str],
+    port: int,
+    bodies: list[bytes],
+) -> dict[str, dict[str, float]]:
+    """The example's work (``design_work.py``) as the generated service, as one loop without the
+    runtime, as threads and as processes: each drains the same messages, then serves GET
+    /sensors/consume under wrk at each of DESIGN_CONNECTIONS, sampled halfway through."""
+    url = f"http://127.0.0.1:{port}/sensors/consume"
+    candidates: dict[str, tuple[list[str], str, str | None]] = {
+        "generated service": (service_cmd, "measurement.recorded", None),
+    }
+    for name, script in (
+        ("one loop, no runtime", "design_loop.py"),
+        ("threads", "design_threads.py"),
+        ("processes", "design_processes.py"),
+    ):
+        queue = f"bench-design-{uuid4().hex[:6]}"
+        command = [python, str(ROOT / "bench" / script), str(port), amqp_url, queue]
+        candidates[name] = (command, queue, queue)
+    figures: dict[str, dict[str, float]] = {}
+    for name, (command, routing_key, own_queue) in candidates.items():
+        print(f"design: {name} ...", flush=True)
+        if own_queue:
+            asyncio.run(_declare(amqp_url, own_queue))
+        asyncio.run(fill_queue(amqp_url, "" if own_queue else "events", routing_key, bodies))
+        process = Process(command, project, f"http://127.0.0.1:{port}/sensors/x", status=404)
+        process.ready_after()
+        these = {"msg_s": drain_rate([url], len(bodies))}
+        for connections in DESIGN_CONNECTIONS:
+            load = wrk(url, connections, args.duration, during=process)
+            for key in ("req_s", "p99_ms", "rss_mb", "threads", "processes"):
+                these[f"{key}_c{connections}"] = load.get(key, load.get(f"{key}_under_load", 0))
+        process.stop()
+        if own_queue:
+            asyncio.run(_delete(amqp_url, own_queue))
+        figures[name] = these
+    return figures
+
+
+def drain_rate(
+    count_urls: list[str], goal: int, halfway: Callable[[], None] | None = None
+) -> float:
+    """Messages a second, polling ``count_urls`` (replicas' counts add up): from the moment
+    every one of them has counted a first message (or, if one never did, any) to the last
+    message. ``halfway`` is called once half of ``goal`` is counted, to sample meanwhile."""
+    first: dict[str, tuple[float, int]] = {}
     deadline = time.perf_counter() + 600
     while True:
-        count = _count_at(count_url)
-        now = time.perf_counter()
-        if count and not first:
-            first, first_count = now, count
+        counts = [_count_at(url) for url in count_urls]
+        count, now = sum(counts), time.perf_counter()
+        if count and "any" not in first:
+            first["any"] = (now, count)
+        if all(counts) and "all" not in first:
+            first["all"] = (now, count)
+        if halfway is not None and count >= goal / 2:
+            halfway()
+            halfway = None
         if count >= goal:
-            return (goal - first_count) / (now - first)
+            began, first_count = first.get("all", first["any"])
+            if now == began:
+                raise RuntimeError(f"{goal} messages drained too fast to time; send more")
+            return (goal - first_count) / (now - began)
         if now > deadline:
-            raise TimeoutError(f"{count_url}: {count} of {goal} messages in 600 s")
+            raise TimeoutError(f"{count_urls}: {count} of {goal} messages in 600 s")
         time.sleep(0.01)
 
 
@@ -566,25 +632,87 @@ def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 def consume_service(
-    amqp_url: str, service_cmd: list[str], project: Path, port: int, bodies: list[bytes]
-) -> tuple[float, float]:
-    """Messages a second for the service to drain ``bodies`` pre-filled into its queue, and
-    its CPU microseconds per message meanwhile."""
-    asyncio.run(fill_queue(amqp_url, "events", "measurement.recorded", bodies))
+    amqp_url: str,
+    service_cmd: list[str],
+    project: Path,
+    port: int,
+    bodies: list[bytes],
+    exchange: str = "events",
+) -> dict[str, float]:
+    """The service draining ``bodies`` pre-filled into its queue: messages a second, its CPU
+    microseconds per message, and, halfway, its RSS and the deliveries it held unsettled."""
+    asyncio.run(fill_queue(amqp_url, exchange, "measurement.recorded", bodies))
     service = Process(service_cmd, project, f"http://127.0.0.1:{port}/health/live")
     service.ready_after()
     before = cpu_seconds(service.popen.pid)
+    sampled: dict[str, float] = {}
+
+    def sample() -> None:
+        sampled["rss_mb"] = rss_mb(service.popen.pid)
+        sampled["in_flight"] = _in_flight(port)
+
     # A fresh process: its count of the sensor starts at zero.
-    rate = drain_rate(f"http://127.0.0.1:{port}/sensors/consume", len(bodies))
+    rate = drain_rate([f"http://127.0.0.1:{port}/sensors/consume"], len(bodies), sample)
     cpu_us = (cpu_seconds(service.popen.pid) - before) / len(bodies) * 1e6
     service.stop()
-    return rate, cpu_us
+    return {"msg_s": rate, "cpu_us": cpu_us, **sampled}
 
 
-def consume_reference(amqp_url: str, python: str, script: str, bodies: list[bytes]) -> float:
-    """Messages a second for a reference consumer to drain ``bodies`` from a queue of its own."""
+def _in_flight(port: int) -> float:
+    """The service's ``messages_in_flight`` gauge; -1 with metrics off."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as response:
+            text = response.read().decode()
+    except urllib.error.HTTPError:
+        return -1.0
+    found = re.search(r"^measurement_service_messages_in_flight (\S+)$", text, re.M)
+    return float(found[1]) if found else -1.0
+
+
+def consume_scaling(
+    amqp_url: str, base_cmd: list[str], project: Path, bodies: list[bytes]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """How consuming grows: msg/s, RSS and deliveries in flight at prefetch 1 to 1000, RSS
+    against the backlog waiting in the queue, and one replica against two competing for it."""
+    port = free_port()
+    command = [*base_cmd, "--http-port", str(port)]
+    scaling: dict[str, dict[str, dict[str, float]]] = {"prefetch": {}, "backlog": {}}
+    for prefetch in (1, 10, 100, 1000):
+        print(f"consume at prefetch {prefetch} ...", flush=True)
+        scaling["prefetch"][str(prefetch)] = consume_service(
+            amqp_url, [*command, "--prefetch", str(prefetch)], project, port, bodies
+        )
+    for depth in (max(len(bodies) // 20, 1000), len(bodies), 5 * len(bodies)):
+        print(f"consume a backlog of {depth} ...", flush=True)
+        backlog = measurement_bodies(depth)
+        scaling["backlog"][str(depth)] = consume_service(amqp_url, command, project, port, backlog)
+    scaling["replicas"] = {}
+    for replicas in (1, 2):
+        print(f"consume with {replicas} replica(s) ...", flush=True)
+        asyncio.run(fill_queue(amqp_url, "events", "measurement.recorded", bodies))
+        ports = [free_port() for _ in range(replicas)]
+        started = [
+            Process(
+                [*base_cmd, "--http-port", str(at)], project, f"http://127.0.0.1:{at}/health/live"
+            )
+            for at in ports
+        ]
+        for process in started:
+            process.ready_after()
+        urls = [f"http://127.0.0.1:{at}/sensors/consume" for at in ports]
+        scaling["replicas"][str(replicas)] = {"msg_s": drain_rate(urls, len(bodies))}
+        for process in started:
+            process.stop()
+    return scaling
+
+
+def consume_reference(
+    amqp_url: str, python: str, script: str, bodies: list[bytes], kind: str = "quorum"
+) -> float:
+    """Messages a second for a reference consumer to drain ``bodies`` from a queue of its own,
+    of ``kind`` (quorum or classic)."""
     queue = f"bench-ref-{uuid4().hex[:6]}"
-    asyncio.run(_declare(amqp_url, queue))
+    asyncio.run(_declare(amqp_url, queue, kind))
     asyncio.run(fill_queue(amqp_url, "", queue, bodies))
     out = subprocess.run(
         [python, str(ROOT / "bench" / script), amqp_url, queue, str(len(bodies)), "100"],
@@ -612,12 +740,23 @@ async def _delete(url: str, name: str) -> None:
         await channel.queue_delete(name)
 
 
-async def _declare(url: str, name: str) -> None:
+async def _declare(url: str, name: str, kind: str = "quorum") -> None:
     import aio_pika
 
     async with await aio_pika.connect(url) as connection:
         channel = await connection.channel()
-        await channel.declare_queue(name, durable=True, arguments={"x-queue-type": "quorum"})
+        await channel.declare_queue(name, durable=True, arguments={"x-queue-type": kind})
+
+
+async def _delete_service(url: str, name: str, exchange: str) -> None:
+    """The queues and exchange of a service that ran under ``name`` for one measurement."""
+    import aio_pika
+
+    async with await aio_pika.connect(url) as connection:
+        channel = await connection.channel()
+        for queue in (name, f"{name}.retry", f"{name}.dead-letter"):
+            await channel.queue_delete(queue)
+        await channel.exchange_delete(exchange)
 
 
 def _share(cost: dict[str, float], path: str, cpu_us: float) -> dict[str, float]:
@@ -651,7 +790,9 @@ def table(results: dict[str, Any]) -> str:
         ("REST req/s, 1 connection", _pick(results["rest_one_connection"], "req_s")),
         ("REST p50 (ms)", _pick(results["rest"], "p50_ms")),
         ("REST p99 (ms)", _pick(results["rest"], "p99_ms")),
-        ("consume msg/s", results["consume_msg_s"]),
+        ("REST p50 (ms), 1 connection", _pick(results["rest_one_connection"], "p50_ms")),
+        ("consume msg/s, quorum queue", results["consume_msg_s"]),
+        ("consume msg/s, classic queue", results["consume_classic_msg_s"]),
         (
             "consume msg/s: FastStream / raw aio-pika",
             {
@@ -704,20 +845,52 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def scaling_table(results: dict[str, Any]) -> str:
+    """How the service's cost grows: REST with connections, consuming with prefetch, memory
+    with deliveries in flight and with the backlog, throughput with replicas."""
+    rest = results["rest_scaling"]
+    lines = [
+        "| connections | service req/s | p99 (ms) | bare aiohttp req/s | p99 (ms) |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for c in REST_CONNECTIONS:
+        mine, bare = rest["service"][str(c)], rest["reference"][str(c)]
+        lines.append(
+            f"| {c} | {mine['req_s']:.0f} | {mine['p99_ms']:.2f} | {bare['req_s']:.0f} "
+            f"| {bare['p99_ms']:.2f} |"
+        )
+    consume = results["consume_scaling"]
+    lines += [
+        "",
+        "| consuming | msg/s | deliveries in flight | RSS (MB) |",
+        "|---|---:|---:|---:|",
+    ]
+    for kind, label in (("prefetch", "prefetch {}"), ("backlog", "backlog of {} messages")):
+        for key, f in consume[kind].items():
+            lines.append(
+                f"| {label.format(key)} | {f['msg_s']:.0f} | {f['in_flight']:.0f} "
+                f"| {f['rss_mb']:.1f} |"
+            )
+    for key, f in consume["replicas"].items():
+        lines.append(f"| {key} replica(s), one queue | {f['msg_s']:.0f} | | |")
+    return "\n".join(lines)
+
+
 def _difference(service: float, reference: float) -> dict[str, float]:
     return {"service": service, "reference": reference, "difference": service - reference}
 
 
 def designs_table(designs: dict[str, dict[str, float]]) -> str:
     lines = [
-        "| design | connections | req/s | RSS (MB) | threads | processes | msg/s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| design | connections | req/s | p99 (ms) | RSS (MB) | threads | processes | msg/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, f in designs.items():
-        for c in (1, 64):
+        for c in DESIGN_CONNECTIONS:
             lines.append(
-                f"| {name} | {c} | {f[f'req_s_c{c}']:.0f} | {f[f'rss_mb_c{c}']:.1f} "
-                f"| {f[f'threads_c{c}']:.0f} | {f[f'processes_c{c}']:.0f} | {f['msg_s']:.0f} |"
+                f"| {name} | {c} | {f[f'req_s_c{c}']:.0f} | {f[f'p99_ms_c{c}']:.2f} "
+                f"| {f[f'rss_mb_c{c}']:.1f} | {f[f'threads_c{c}']:.0f} "
+                f"| {f[f'processes_c{c}']:.0f} | {f['msg_s']:.0f} |"
             )
     return "\n".join(lines)
 
@@ -727,36 +900,97 @@ def _pick(pairs: dict[str, dict[str, float]], key: str) -> dict[str, float]:
 
 
 def chart(results: dict[str, Any], path: Path) -> None:
-    """Two panels: each service / reference ratio, and the three designs side by side."""
+    """The figures as one PNG: the ratios to the references, how the service's cost grows with
+    connections, prefetch, backlog and replicas, and the four designs side by side."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    figure, panels = plt.subplots(2, 4, figsize=(22, 9))
     ratios = {
-        "REST req/s": _ratio(_pick(results["rest"], "req_s")),
-        "consume msg/s": _ratio(results["consume_msg_s"]),
-        "publish msg/s": _ratio(results["publish_msg_s"]),
-        "REST p99\n(lower is better)": _ratio(_pick(results["rest"], "p99_ms")),
-        "idle RSS\n(lower is better)": _ratio(results["idle_rss_mb"]),
+        "REST req/s\n64 conns": _ratio(_pick(results["rest"], "req_s")),
+        "REST req/s\n1 conn": _ratio(_pick(results["rest_one_connection"], "req_s")),
+        "consume\nquorum": _ratio(results["consume_msg_s"]),
+        "consume\nclassic": _ratio(results["consume_classic_msg_s"]),
+        "publish": _ratio(results["publish_msg_s"]),
     }
-    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8))
-    left.bar(list(ratios), list(ratios.values()), color="#4878a8")
-    left.axhline(1.0, color="black", linewidth=0.8)
-    left.set_title("generated service / reference (bare aiohttp, raw aio-pika)")
-    left.tick_params(axis="x", labelsize=8)
+    ratio_panel = panels[0][0]
+    ratio_panel.bar(list(ratios), list(ratios.values()), color="#4878a8")
+    ratio_panel.axhline(1.0, color="black", linewidth=0.8)
+    ratio_panel.set_title("service / reference (bare aiohttp, raw aio-pika)")
+    ratio_panel.tick_params(axis="x", labelsize=8)
+
+    rest_panel = panels[0][1]
+    for side, style in (("service", "o-"), ("reference", "s--")):
+        runs = results["rest_scaling"][side]
+        rest_panel.plot(REST_CONNECTIONS, [runs[str(c)]["req_s"] for c in REST_CONNECTIONS], style)
+    rest_panel.set_xscale("log")
+    rest_panel.set_title("REST req/s (lines) and p99 ms (bars) by connections")
+    rest_panel.legend(["service", "bare aiohttp"], fontsize=8)
+    p99 = rest_panel.twinx()
+    p99.bar(
+        REST_CONNECTIONS,
+        [results["rest_scaling"]["service"][str(c)]["p99_ms"] for c in REST_CONNECTIONS],
+        width=[c * 0.3 for c in REST_CONNECTIONS],
+        alpha=0.25,
+        color="#c44e52",
+    )
+
+    consume = results["consume_scaling"]
+    prefetch = [int(key) for key in consume["prefetch"]]
+    prefetch_panel = panels[0][2]
+    prefetch_panel.plot(prefetch, [f["msg_s"] for f in consume["prefetch"].values()], "o-")
+    prefetch_panel.set_xscale("log")
+    prefetch_panel.set_title("consume msg/s by prefetch")
+
+    replicas_panel = panels[0][3]
+    replicas = consume["replicas"]
+    replicas_panel.bar(
+        [f"{key} replica(s)" for key in replicas], [f["msg_s"] for f in replicas.values()]
+    )
+    replicas_panel.set_title("consume msg/s, competing replicas on one queue")
+
+    memory_panel = panels[1][0]
+    in_flight, backlog = consume["prefetch"].values(), consume["backlog"]
+    memory_panel.plot(
+        [max(f["in_flight"], 1) for f in in_flight],
+        [f["rss_mb"] for f in in_flight],
+        "o-",
+        label="deliveries in flight (prefetch 1 to 1000)",
+    )
+    memory_panel.plot(
+        [int(depth) for depth in backlog],
+        [f["rss_mb"] for f in backlog.values()],
+        "s--",
+        label="backlog waiting in the queue",
+    )
+    memory_panel.set_xscale("log")
+    memory_panel.set_ylim(bottom=0)
+    memory_panel.set_title("service RSS (MB) by messages")
+    memory_panel.legend(fontsize=8)
+
     designs = results["designs"]
-    names = list(designs)
-    metrics = ("req_s_c1", "req_s_c64", "msg_s")
-    width = 0.27
-    for i, metric in enumerate(metrics):
-        positions = [x + (i - 1) * width for x in range(len(names))]
-        right.bar(positions, [designs[n][metric] for n in names], width, label=metric)
-    right.set_xticks(range(len(names)), names, fontsize=8)
-    right.set_title("the same counter service in three designs (per second)")
-    right.legend(["req/s, 1 conn", "req/s, 64 conns", "msg/s"], fontsize=8)
+    for name, f in designs.items():
+        panels[1][1].plot(
+            DESIGN_CONNECTIONS, [f[f"req_s_c{c}"] for c in DESIGN_CONNECTIONS], "o-", label=name
+        )
+        panels[1][2].plot(
+            DESIGN_CONNECTIONS, [f[f"rss_mb_c{c}"] for c in DESIGN_CONNECTIONS], "o-", label=name
+        )
+    for panel, title in (
+        (panels[1][1], "designs: req/s by connections"),
+        (panels[1][2], "designs: RSS (MB) by connections"),
+    ):
+        panel.set_xscale("log")
+        panel.set_title(title)
+        panel.legend(fontsize=8)
+    panels[1][2].set_ylim(bottom=0)
+    panels[1][3].bar(list(designs), [f["msg_s"] for f in designs.values()], color="#55a868")
+    panels[1][3].set_title("designs: consume msg/s, the same handler")
+    panels[1][3].tick_params(axis="x", labelsize=7)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=80)
 
 
 def _ratio(pair: dict[str, float]) -> float:
@@ -819,6 +1053,8 @@ def main() -> int:
         f"aio-pika {info['aio-pika']}; reference = bare aiohttp / raw aio-pika, same run"
     )
     print(table(results))
+    print()
+    print(scaling_table(results))
     print()
     print(designs_table(results["designs"]))
     png = args.output.with_suffix(".png")

@@ -104,4 +104,5 @@ async def main() -> None:
     print(json.dumps(best))
 
 
-asyncio.run(main())
+if __name__ == "__main__":
+    asyncio.run(main())

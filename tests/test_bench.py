@@ -38,8 +38,22 @@ def test_bench_writes_every_figure_and_the_chart(rabbitmq: Broker, tmp_path: Pat
         assert results["rest_one_connection"][side]["req_s"] > 0
         assert results["rest"][side]["req_s"] > 0
         assert results["rest"][side]["p99_ms"] >= results["rest"][side]["p50_ms"] > 0
-    assert set(results["designs"]) == {"single loop (generated)", "multi-thread", "multi-process"}
+    assert set(results["designs"]) == {
+        "generated service", "one loop, no runtime", "threads", "processes",
+    }  # fmt: skip
     for figures in results["designs"].values():
-        assert figures["msg_s"] > 0 and figures["req_s_c1"] > 0 and figures["req_s_c64"] > 0
-        assert figures["processes_c64"] >= 1 and figures["rss_mb_c64"] > 0
+        assert figures["msg_s"] > 0
+        for connections in (1, 64, 256, 1000):
+            assert figures[f"req_s_c{connections}"] > 0 and figures[f"rss_mb_c{connections}"] > 0
+            assert figures[f"threads_c{connections}"] >= 1
+    assert results["designs"]["threads"]["threads_c64"] > 64  # a thread per connection
+    assert results["consume_classic_msg_s"]["service"] > 0
+    assert results["consume_classic_msg_s"]["reference"] > 0
+    scaling = results["consume_scaling"]
+    assert set(scaling["prefetch"]) == {"1", "10", "100", "1000"}
+    assert set(scaling["replicas"]) == {"1", "2"}
+    for figures in [*scaling["prefetch"].values(), *scaling["backlog"].values()]:
+        assert figures["msg_s"] > 0 and figures["rss_mb"] > 0 and figures["in_flight"] >= 0
+    for side in ("service", "reference"):
+        assert set(results["rest_scaling"][side]) == {"1", "8", "64", "256"}
     assert output.with_suffix(".png").stat().st_size > 10_000
