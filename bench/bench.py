@@ -168,11 +168,14 @@ def wrk(
     seconds: int,
     during: Process | None = None,
     cpus: set[int] | None = None,
+    script: Path | None = None,
 ) -> dict[str, float]:
-    """wrk's req/s, p50 and p99, on ``cpus`` if given; with ``during``, that process group's
-    footprint mid-run."""
+    """wrk's req/s, p50 and p99, and how many answers were not 2xx or 3xx, on ``cpus`` if
+    given, running a Lua ``script`` if given; with ``during``, that process group's footprint
+    mid-run."""
     load = subprocess.Popen(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+        + (["-s", str(script)] if script else []),
         stdout=subprocess.PIPE,
         text=True,
         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
@@ -196,6 +199,8 @@ def wrk(
     assert rate and served, out
     figures = {"req_s": float(rate[1]), "p50_ms": latency_ms("50"), "p99_ms": latency_ms("99")}
     figures["requests"] = float(served[1])
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    figures["not_2xx"] = float(failed[1]) if failed else 0.0
     return figures | {f"{key}_under_load": value for key, value in footprint.items()}
 
 
@@ -242,7 +247,8 @@ def measurement_bodies(count: int) -> list[bytes]:
     ]
 
 
-FLOOR = "import aiohttp, aio_pika, pydantic, pydantic_settings"
+# aiohttp.web, not just aiohttp: the package alone is its client; a REST service needs the server.
+FLOOR = "import aiohttp.web, aio_pika, pydantic, pydantic_settings"
 
 
 def import_floor(python: str, cwd: Path, times: int = 5) -> dict[str, float]:
@@ -374,6 +380,7 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
     uv_reference.stop()
     reference.stop()
     service.stop()
+    results["rest_post"] = rest_post(args, amqp_url, python, project, service_cmd, port, work)
     # On the in-process broker: the route never touches the broker, and the pair shares no queue.
     memory_cmd = [service_bin, "--amqp-url", "memory://", "--http-host", "127.0.0.1"]
     memory_cmd += ["--log-level", "ERROR"]  # not the warning that memory:// loses events
@@ -534,10 +541,12 @@ def drain_rate(
     count_urls: list[str], goal: int, halfway: Callable[[], None] | None = None
 ) -> float:
     """Messages a second, polling ``count_urls`` (replicas' counts add up): from the moment
-    every one of them has counted a first message (or, if one never did, any) to the last
-    message. ``halfway`` is called once half of ``goal`` is counted, to sample meanwhile."""
+    every one of them has counted a first message (or, if one never did, any; or, if all of it
+    came between two polls, from the call) to the last message. ``halfway`` is called once
+    half of ``goal`` is counted, to sample meanwhile."""
     first: dict[str, tuple[float, int]] = {}
-    deadline = time.perf_counter() + 600
+    entered = time.perf_counter()
+    deadline = entered + 600
     while True:
         counts = [_count_at(url) for url in count_urls]
         count, now = sum(counts), time.perf_counter()
@@ -550,8 +559,8 @@ def drain_rate(
             halfway = None
         if count >= goal:
             began, first_count = first.get("all", first["any"])
-            if now == began:
-                raise RuntimeError(f"{goal} messages drained too fast to time; send more")
+            if now == began:  # all of it between two polls: time it from the call instead
+                began, first_count = entered, 0
             return (goal - first_count) / (now - began)
         if now > deadline:
             raise TimeoutError(f"{count_urls}: {count} of {goal} messages in 600 s")
@@ -629,6 +638,73 @@ def metrics_on_off(base_cmd: list[str], project: Path, args: argparse.Namespace)
 def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
     """The run with the median req/s (its latencies come with it)."""
     return sorted(runs, key=lambda run: run["req_s"])[len(runs) // 2]
+
+
+POST_SCRIPT = """wrk.method = "POST"
+wrk.body = '{"sensor": "post", "value": 1.5}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def rest_post(
+    args: argparse.Namespace,
+    amqp_url: str,
+    python: str,
+    project: Path,
+    service_cmd: list[str],
+    port: int,
+    work: Path,
+) -> dict[str, dict[str, float]]:
+    """POST /measurements, which validates the body and publishes the event with a confirm:
+    the service against bare aiohttp and raw aio-pika doing the same (``reference_post.py``).
+    While it runs, the events go to a queue of their own, so the service does not consume
+    what it publishes, which the reference would not do."""
+    script = work / "post.lua"
+    script.write_text(POST_SCRIPT)
+    service = Process(service_cmd, project, f"http://127.0.0.1:{port}/health/ready")
+    service.ready_after()
+    asyncio.run(_reroute(amqp_url, "measurement-service", "bench-post-sink"))
+    ref_port = free_port()
+    reference = Process(
+        [python, str(ROOT / "bench/reference_post.py"), str(ref_port), amqp_url, "events"],
+        project,
+        f"http://127.0.0.1:{ref_port}/measurements",
+        status=405,  # up: GET is not its method
+    )
+    reference.ready_after()
+    servers, clients = cpu_split()
+    for process in (service, reference):
+        pin(process, servers)
+    runs: dict[str, list[dict[str, float]]] = {"service": [], "reference": []}
+    for round_ in range(args.repeat):
+        print(f"REST POST {round_ + 1}/{args.repeat}: validate and publish ...", flush=True)
+        for side, at in (("reference", ref_port), ("service", port)):
+            url = f"http://127.0.0.1:{at}/measurements"
+            runs[side].append(
+                wrk(url, args.connections, args.duration, cpus=clients, script=script)
+            )
+    reference.stop()
+    service.stop()
+    asyncio.run(_reroute(amqp_url, "bench-post-sink", "measurement-service"))
+    return {side: _median_run(these) for side, these in runs.items()}
+
+
+async def _reroute(url: str, away_from: str, to: str) -> None:
+    """Bind queue ``to`` to measurement.recorded on the events exchange and unbind
+    ``away_from``; the sink queue is made on the way there and deleted on the way back."""
+    import aio_pika
+
+    async with await aio_pika.connect(url) as connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange("events")
+        if to == "bench-post-sink":
+            await channel.declare_queue(to, durable=True, arguments={"x-queue-type": "quorum"})
+        target = await channel.get_queue(to)
+        await target.bind(exchange, "measurement.recorded")
+        source = await channel.get_queue(away_from)
+        await source.unbind(exchange, "measurement.recorded")
+        if away_from == "bench-post-sink":
+            await channel.queue_delete(away_from)
 
 
 def consume_service(
@@ -788,6 +864,7 @@ def table(results: dict[str, Any]) -> str:
             },
         ),
         ("REST req/s, 1 connection", _pick(results["rest_one_connection"], "req_s")),
+        ("REST POST req/s, validate + confirmed publish", _pick(results["rest_post"], "req_s")),
         ("REST p50 (ms)", _pick(results["rest"], "p50_ms")),
         ("REST p99 (ms)", _pick(results["rest"], "p99_ms")),
         ("REST p50 (ms), 1 connection", _pick(results["rest_one_connection"], "p50_ms")),
@@ -911,6 +988,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     ratios = {
         "REST req/s\n64 conns": _ratio(_pick(results["rest"], "req_s")),
         "REST req/s\n1 conn": _ratio(_pick(results["rest_one_connection"], "req_s")),
+        "REST POST\n+ publish": _ratio(_pick(results["rest_post"], "req_s")),
         "consume\nquorum": _ratio(results["consume_msg_s"]),
         "consume\nclassic": _ratio(results["consume_classic_msg_s"]),
         "publish": _ratio(results["publish_msg_s"]),
@@ -952,12 +1030,12 @@ def chart(results: dict[str, Any], path: Path) -> None:
     replicas_panel.set_title("consume msg/s, competing replicas on one queue")
 
     memory_panel = panels[1][0]
-    in_flight, backlog = consume["prefetch"].values(), consume["backlog"]
+    bound, backlog = consume["prefetch"], consume["backlog"]
     memory_panel.plot(
-        [max(f["in_flight"], 1) for f in in_flight],
-        [f["rss_mb"] for f in in_flight],
+        [int(prefetch) for prefetch in bound],
+        [f["rss_mb"] for f in bound.values()],
         "o-",
-        label="deliveries in flight (prefetch 1 to 1000)",
+        label="prefetch: the bound on deliveries in flight",
     )
     memory_panel.plot(
         [int(depth) for depth in backlog],

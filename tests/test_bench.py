@@ -31,6 +31,9 @@ def test_bench_writes_every_figure_and_the_chart(rabbitmq: Broker, tmp_path: Pat
         assert pair["service"] > 0 and pair["reference"] > 0
     assert results["import_floor"]["import_s"] > 0 and results["import_floor"]["rss_mb"] > 0
     assert results["rest_uvloop_reference"]["req_s"] > 0
+    for side in ("service", "reference"):  # every POST validated and published: 202
+        assert results["rest_post"][side]["req_s"] > 0
+        assert results["rest_post"][side]["not_2xx"] == 0
     assert results["consume_msg_s"]["faststream"] > 0
     assert results["consume_msg_s"]["service_metrics_off"] > 0
     assert min(results["rest_metrics"]["on_runs"] + results["rest_metrics"]["off_runs"]) > 0
