@@ -89,7 +89,8 @@ class Dispatcher:
 
     async def handle(self, delivery: Delivery) -> None:
         """Handle one delivery; brokers call this in a task of its own per message."""
-        task = cast(asyncio.Task[Any], asyncio.current_task())
+        # Casts to quoted types: subscripting a Callable alias at run time costs microseconds.
+        task = cast("asyncio.Task[Any]", asyncio.current_task())
         self._in_flight.add(task)
         self._metrics.in_flight(1)
         started = time.perf_counter()
@@ -139,10 +140,10 @@ class Dispatcher:
             return subscription.pattern, "invalid"
         try:
             if subscription.wants_info:
-                handler = cast(HandlerWithInfo[Any], subscription.handler)
+                handler = cast("HandlerWithInfo[Any]", subscription.handler)
                 await handler(self._app, event, info(delivery, routing_key, attempt))
             else:
-                await cast(Handler[Any], subscription.handler)(self._app, event)
+                await cast("Handler[Any]", subscription.handler)(self._app, event)
         except Exception as exc:
             if self._tracing is not None:
                 self._tracing.failed(exc)
