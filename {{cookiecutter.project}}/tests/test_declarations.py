@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from {{ cookiecutter.package }}.app import create_app
 from {{ cookiecutter.package }}.runtime import front, http
 from {{ cookiecutter.package }}.runtime.broker import PUBLISHER
-from {{ cookiecutter.package }}.runtime.messaging import EventHandlers, UndeclaredEventError
+from {{ cookiecutter.package }}.runtime.messaging import FOUND_KEYS, EventHandlers, UndeclaredEventError
 from {{ cookiecutter.package }}.runtime.tasks import Tasks
 
 from .conftest import Client, make_settings
@@ -123,3 +123,23 @@ def test_a_publication_declared_twice_or_late_fails_loudly() -> None:
     create_app(make_settings(), events=events, jobs=Tasks())
     with pytest.raises(RuntimeError, match=r"'note\.removed' was declared after the app"):
         events.publishes("note.removed", Note)
+
+
+def test_the_handler_found_for_a_routing_key_follows_the_subscriptions() -> None:
+    events = EventHandlers()
+
+    @events.subscribe("note.*", Note)
+    async def on_note(app: web.Application, event: Note) -> None: ...
+
+    assert events.find("other.added") is None  # before freeze: not remembered
+
+    @events.subscribe("other.#", Note)
+    async def on_other(app: web.Application, event: Note) -> None: ...
+
+    events.freeze()
+    for _ in range(2):  # the second time from what find remembered
+        assert events.find("note.added") is events.subscriptions[0]
+        assert events.find("other.added") is events.subscriptions[1]
+        assert events.find("note") is None
+    for i in range(FOUND_KEYS + 10):  # past what it remembers: still right
+        assert events.find(f"note.{i}") is events.subscriptions[0]

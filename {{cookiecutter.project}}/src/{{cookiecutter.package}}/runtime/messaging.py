@@ -131,6 +131,10 @@ class Publication:
     summary: str
 
 
+FOUND_KEYS = 1024  # routing keys whose subscription ``EventHandlers.find`` remembers
+_UNKNOWN = object()
+
+
 class EventHandlers:
     """The service's event handlers and the events it publishes.
 
@@ -143,6 +147,7 @@ class EventHandlers:
         self.subscriptions: list[Subscription[Any]] = []
         self.publications: list[Publication] = []
         self._published: dict[str, Publication] = {}
+        self._found: dict[str, Subscription[Any] | None] = {}
         self._frozen = False
 
     def freeze(self) -> None:
@@ -211,7 +216,16 @@ class EventHandlers:
         return list(dict.fromkeys(s.pattern for s in self.subscriptions))
 
     def find(self, routing_key: str) -> Subscription[Any] | None:
-        return next((s for s in self.subscriptions if s.matches(routing_key)), None)
+        """The first subscription whose pattern matches ``routing_key``. Once frozen, the
+        answer for each of the first ``FOUND_KEYS`` keys is kept: matching every pattern again
+        cost a sixth of a delivery's time in the dispatcher, and keys that come off the wire
+        are not bounded, so neither may the memory be."""
+        found = self._found.get(routing_key, _UNKNOWN)
+        if found is _UNKNOWN:
+            found = next((s for s in self.subscriptions if s.matches(routing_key)), None)
+            if self._frozen and len(self._found) < FOUND_KEYS:
+                self._found[routing_key] = found
+        return cast("Subscription[Any] | None", found)
 
 
 class DeclaredPublisher:
