@@ -3,7 +3,7 @@ paths ``overhead.py`` times (the route's wrapped handler on a ready request; the
 the example's handler and the ack), metrics on. Run with the service's interpreter, from a
 rendered project (``bench/PROFILE.md`` says how, and what it showed):
 
-python profile.py [N]  -> the functions that take the most time of N GETs and N deliveries
+python hotpaths.py [N]  -> the functions that take the most time of N GETs and N deliveries
 
 Inside one process the caches are warm and there is no network, so the absolute times are
 lower than in a server; the ranking is what this is for. Under a real load, sample the
