@@ -13,7 +13,11 @@ from pydantic import BaseModel
 from {{ cookiecutter.package }}.app import create_app
 from {{ cookiecutter.package }}.runtime import front, http
 from {{ cookiecutter.package }}.runtime.broker import PUBLISHER
-from {{ cookiecutter.package }}.runtime.messaging import FOUND_KEYS, EventHandlers, UndeclaredEventError
+from {{ cookiecutter.package }}.runtime.messaging import (
+    FOUND_KEYS,
+    EventHandlers,
+    UndeclaredEventError,
+)
 from {{ cookiecutter.package }}.runtime.tasks import Tasks
 
 from .conftest import Client, make_settings
