@@ -33,12 +33,13 @@ async def run_service(*args: str) -> asyncio.subprocess.Process:
     )
 
 
-@pytest.mark.parametrize("event_loop", ["auto", "asyncio"])
-async def test_sigterm_stops_the_service_gracefully_with_status_0(event_loop: str) -> None:
+# Not "event_loop": older pytest-asyncio has a fixture of that name.
+@pytest.mark.parametrize("loop_kind", ["auto", "asyncio"])
+async def test_sigterm_stops_the_service_gracefully_with_status_0(loop_kind: str) -> None:
     port = free_port()
     process = await run_service(
         "--amqp-url", "memory://", "--http-host", "127.0.0.1", "--http-port", str(port),
-        "--event-loop", event_loop,
+        "--event-loop", loop_kind,
     )  # fmt: skip
     await wait_ready(f"http://127.0.0.1:{port}", process)
     async with (
@@ -51,7 +52,7 @@ async def test_sigterm_stops_the_service_gracefully_with_status_0(event_loop: st
     _, stderr = await asyncio.wait_for(process.communicate(), timeout=15)
     log = stderr.decode()
     assert process.returncode == 0, log
-    kind = "uvloop" if event_loop == "auto" and find_spec("uvloop") else "asyncio"
+    kind = "uvloop" if loop_kind == "auto" and find_spec("uvloop") else "asyncio"
     assert f"on the {kind} event loop" in log
     assert "shutting down" in log
     assert "stopped" in log

@@ -132,7 +132,6 @@ class Publication:
 
 
 FOUND_KEYS = 1024  # routing keys whose subscription ``EventHandlers.find`` remembers
-_UNKNOWN = object()
 
 
 class EventHandlers:
@@ -220,12 +219,12 @@ class EventHandlers:
         answer for each of the first ``FOUND_KEYS`` keys is kept: matching every pattern again
         cost a sixth of a delivery's time in the dispatcher, and keys that come off the wire
         are not bounded, so neither may the memory be."""
-        found = self._found.get(routing_key, _UNKNOWN)
-        if found is _UNKNOWN:
-            found = next((s for s in self.subscriptions if s.matches(routing_key)), None)
-            if self._frozen and len(self._found) < FOUND_KEYS:
-                self._found[routing_key] = found
-        return cast("Subscription[Any] | None", found)
+        if routing_key in self._found:
+            return self._found[routing_key]
+        found = next((s for s in self.subscriptions if s.matches(routing_key)), None)
+        if self._frozen and len(self._found) < FOUND_KEYS:
+            self._found[routing_key] = found
+        return found
 
 
 class DeclaredPublisher:
