@@ -14,14 +14,11 @@ import asyncio
 import cProfile
 import pstats
 import sys
-from datetime import UTC, datetime
-from uuid import uuid4
 
 from measurement_service.app import create_app
 from measurement_service.runtime.broker import DISPATCHER
-from measurement_service.service.models import MeasurementRecorded
 from measurement_service.settings import Settings
-from overhead import Delivery, get_chain
+from overhead import Delivery, event_bodies, get_chain
 
 TOP = 15
 
@@ -45,14 +42,7 @@ async def main(count: int) -> None:
     report(profile, "GET /sensors/{sensor}", count)
 
     handle = create_app(Settings(amqp_url="memory://", log_level="ERROR"))[DISPATCHER].handle
-    bodies = [
-        MeasurementRecorded(
-            id=uuid4(), sensor=f"s{i % 50}", value=1.0, recorded_at=datetime.now(UTC)
-        )
-        .model_dump_json()
-        .encode()
-        for i in range(count)
-    ]
+    bodies = event_bodies(count)
     profile = cProfile.Profile()
     profile.enable()
     for body in bodies:

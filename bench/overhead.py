@@ -72,15 +72,20 @@ async def timed_gets(chain: Any, request: web.Request) -> float:
     return (time.perf_counter() - started) / BLOCK * 1e6
 
 
-async def timed_deliveries(app: web.Application) -> float:
-    bodies = [
+def event_bodies(count: int) -> list[bytes]:
+    """``count`` measurement.recorded events of 50 sensors, as they come off the wire."""
+    return [
         MeasurementRecorded(
             id=uuid4(), sensor=f"s{i % 50}", value=1.0, recorded_at=datetime.now(UTC)
         )
         .model_dump_json()
         .encode()
-        for i in range(BLOCK)
+        for i in range(count)
     ]
+
+
+async def timed_deliveries(app: web.Application) -> float:
+    bodies = event_bodies(BLOCK)
     handle = app[DISPATCHER].handle
     started = time.perf_counter()
     for body in bodies:
