@@ -2,7 +2,9 @@
 
 Renders the default service into a temporary folder, installs it, starts RabbitMQ the way the
 tests do (or uses AMQP_URL), measures, prints one table and writes bench/results/latest.json.
-Run it as ``bash bench/run``; ``--help`` lists the knobs.
+Run it as ``bash bench/run``; ``--help`` lists the knobs. This file orders the measurements;
+``harness.py`` starts and loads the processes, ``queues.py`` works RabbitMQ directly and
+``report.py`` writes the tables and the chart.
 
 Measured (service / reference, both in this run):
 - time from process start to ready (``/health/ready`` 200 / first 200 of bare aiohttp);
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
@@ -39,215 +40,45 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 from uuid import uuid4
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cookiecutter.main import cookiecutter  # noqa: E402
+from harness import (  # noqa: E402
+    DESIGN_CONNECTIONS,
+    REST_CONNECTIONS,
+    Process,
+    cpu_seconds,
+    cpu_split,
+    drain_rate,
+    median_run,
+    pin,
+    rss_mb,
+    wait_for,
+    wrk,
+)
+from queues import (  # noqa: E402
+    declare_queue,
+    delete_queue,
+    delete_service,
+    fill_queue,
+    measurement_bodies,
+    purge,
+    queue_length,
+    reroute,
+)
+from report import chart, designs_table, scaling_table, table  # noqa: E402
 
 from tests.rabbitmq import ThrowawayRabbitMQ, free_port  # noqa: E402
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
-
-
-def rss_mb(pid: int) -> float:
-    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 1e6
-
-
-def wait_for(url: str, status: int = 200, within: float = 60) -> float:
-    """Seconds until ``url`` answers ``status``."""
-    began = time.perf_counter()
-    while time.perf_counter() - began < within:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == status:
-                    return time.perf_counter() - began
-        except urllib.error.HTTPError as error:
-            if error.code == status:
-                return time.perf_counter() - began
-        except OSError:
-            pass
-        time.sleep(0.005)
-    raise TimeoutError(f"{url} did not answer {status} within {within}s")
-
-
-class Process:
-    """A server process started now, timed from its start."""
-
-    running: ClassVar[list[Process]] = []  # stopped by stop_all() whatever happens
-
-    def __init__(self, command: list[str], cwd: Path, ready_url: str, status: int = 200) -> None:
-        self.started = time.perf_counter()
-        self.popen = subprocess.Popen(
-            command,
-            cwd=cwd,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group: children are counted and stopped
-        )
-        self.ready_url, self.ready_status = ready_url, status
-        Process.running.append(self)
-
-    @classmethod
-    def stop_all(cls) -> None:
-        for process in list(cls.running):
-            process.stop()
-
-    def ready_after(self) -> float:
-        wait_for(self.ready_url, self.ready_status)
-        return time.perf_counter() - self.started
-
-    def group(self) -> list[int]:
-        """The pids of this process and every process it started."""
-        pids = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == self.popen.pid:  # process group id
-                pids.append(int(stat.parent.name))
-        return pids
-
-    def footprint(self) -> dict[str, float]:
-        """Total RSS, threads and processes of the group."""
-        pids = self.group()
-        threads = sum(
-            int(line.split()[1])
-            for pid in pids
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-            if line.startswith("Threads:")
-        )
-        return {
-            "rss_mb": sum(rss_mb(pid) for pid in pids),
-            "threads": threads,
-            "processes": len(pids),
-        }
-
-    def stop(self) -> None:
-        if self in Process.running:
-            Process.running.remove(self)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGTERM)
-        try:
-            self.popen.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGKILL)  # what SIGTERM left behind
-
-
-def cpu_split() -> tuple[set[int], set[int]]:
-    """The CPUs for the servers under test and for the load generator: one each, if there are
-    two or more, so that neither steals the other's time and runs compare like with like."""
-    cpus = sorted(os.sched_getaffinity(0))
-    return ({cpus[-1]}, set(cpus[:-1])) if len(cpus) > 1 else (set(cpus), set(cpus))
-
-
-def pin(process: Process, cpus: set[int]) -> None:
-    for pid in process.group():
-        with contextlib.suppress(ProcessLookupError):
-            os.sched_setaffinity(pid, cpus)
-
-
-def wrk(
-    url: str,
-    connections: int,
-    seconds: int,
-    during: Process | None = None,
-    cpus: set[int] | None = None,
-    script: Path | None = None,
-) -> dict[str, float]:
-    """wrk's req/s, p50 and p99, and how many answers were not 2xx or 3xx, on ``cpus`` if
-    given, running a Lua ``script`` if given; with ``during``, that process group's footprint
-    mid-run."""
-    load = subprocess.Popen(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
-        + (["-s", str(script)] if script else []),
-        stdout=subprocess.PIPE,
-        text=True,
-        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
-    )
-    footprint: dict[str, float] = {}
-    if during is not None:
-        time.sleep(seconds / 2)
-        footprint = during.footprint()
-    out, _ = load.communicate()
-    if load.returncode:
-        raise RuntimeError(f"wrk failed on {url}")
-
-    def latency_ms(percent: str) -> float:
-        match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        assert match, out
-        value, unit = float(match[1]), match[2]
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    served = re.search(r"(\d+) requests in", out)
-    assert rate and served, out
-    figures = {"req_s": float(rate[1]), "p50_ms": latency_ms("50"), "p99_ms": latency_ms("99")}
-    figures["requests"] = float(served[1])
-    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    figures["not_2xx"] = float(failed[1]) if failed else 0.0
-    return figures | {f"{key}_under_load": value for key, value in footprint.items()}
-
-
-async def fill_queue(url: str, exchange: str, routing_key: str, bodies: list[bytes]) -> None:
-    import aio_pika
-
-    # Confirmed, and all in flight at once: closing an aio-pika connection drops what it has not
-    # written yet, so unconfirmed publishes could leave the queue short.
-    async with await aio_pika.connect(url) as connection:
-        channel = await connection.channel(publisher_confirms=True)
-        target = await channel.get_exchange(exchange) if exchange else channel.default_exchange
-        for at in range(0, len(bodies), 10_000):  # a deep backlog in slices: bounded memory
-            await asyncio.gather(
-                *(
-                    target.publish(
-                        aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-                        routing_key=routing_key,
-                    )
-                    for body in bodies[at : at + 10_000]
-                )
-            )
-
-
-async def queue_length(url: str, name: str) -> int:
-    import aio_pika
-
-    async with await aio_pika.connect(url) as connection:
-        channel = await connection.channel()
-        queue = await channel.declare_queue(name, passive=True)
-        return queue.declaration_result.message_count or 0
-
-
-# What the other designs and the peer need beside the service (not in its dependencies).
 PEERS = ("pika", "faststream[rabbit]")
 
 
-def measurement_bodies(count: int) -> list[bytes]:
-    now = datetime.now(UTC).isoformat()
-    return [
-        json.dumps(
-            {"id": str(uuid4()), "sensor": "consume", "value": 1.0, "recorded_at": now}
-        ).encode()
-        for _ in range(count)
-    ]
-
-
-# aiohttp.web, not just aiohttp: the package alone is its client; a REST service needs the server.
 FLOOR = "import aiohttp.web, aio_pika, pydantic, pydantic_settings"
 
 
@@ -297,7 +128,7 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
     service_cmd = [*base_cmd, "--http-port", str(port)]
     service = Process(service_cmd, project, f"http://127.0.0.1:{port}/health/ready")
     ready = service.ready_after()
-    asyncio.run(_purge(amqp_url, service_queue))  # an earlier run's leftovers are not idle work
+    asyncio.run(purge(amqp_url, service_queue))  # an earlier run's leftovers are not idle work
     reference = Process(
         [python, str(ROOT / "bench/reference_http.py"), str(ref_port)],
         project,
@@ -341,7 +172,7 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
         rest_runs[-1]["cpu_us"] = (
             (cpu_seconds(service.popen.pid) - before) / rest_runs[-1]["requests"] * 1e6
         )
-    rest, ref_rest = _median_run(rest_runs), _median_run(ref_runs)
+    rest, ref_rest = median_run(rest_runs), median_run(ref_runs)
     results["rest"] = {"service": rest, "reference": ref_rest}
     # One connection: each request waits for the one before, so this is latency, not capacity.
     # And bare aiohttp on uvloop, the loop the service runs on: like against like.
@@ -367,7 +198,7 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
             wrk(f"http://127.0.0.1:{port}/sensors/bench", 1, args.duration, cpus=clients)
         )
         uv_runs.append(wrk(f"http://127.0.0.1:{uv_port}/sensors/bench", *load, cpus=clients))
-    results["rest_one_connection"] = {side: _median_run(runs) for side, runs in one.items()}
+    results["rest_one_connection"] = {side: median_run(runs) for side, runs in one.items()}
     print("REST at 1, 8, 64 and 256 connections ...", flush=True)
     results["rest_scaling"] = {
         side: {
@@ -376,7 +207,7 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
         }
         for side, at in (("service", port), ("reference", ref_port))
     }
-    results["rest_uvloop_reference"] = _median_run(uv_runs)
+    results["rest_uvloop_reference"] = median_run(uv_runs)
     uv_reference.stop()
     reference.stop()
     service.stop()
@@ -452,7 +283,7 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
         classic["reference"].append(
             consume_reference(amqp_url, python, "reference_consumer.py", bodies, "classic")
         )
-    asyncio.run(_delete_service(amqp_url, "bench-classic", "bench-classic"))
+    asyncio.run(delete_service(amqp_url, "bench-classic", "bench-classic"))
     results["consume_classic_msg_s"] = {
         side: statistics.median(runs) for side, runs in classic.items()
     } | {f"{side}_runs": runs for side, runs in classic.items()}
@@ -470,7 +301,7 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
     busy = wrk(busy_url, args.connections, max(args.duration // 2, 1))
     still_queued = asyncio.run(queue_length(amqp_url, service_queue))
     service.stop()
-    asyncio.run(_purge(amqp_url, service_queue))
+    asyncio.run(purge(amqp_url, service_queue))
     results["rest_while_consuming"] = {"service": busy, "reference": rest}
     results["rest_while_consuming"]["messages_left_at_end"] = still_queued
 
@@ -487,10 +318,6 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
 
     results["designs"] = designs(args, amqp_url, python, project, service_cmd, port, bodies)
     return results
-
-
-DESIGN_CONNECTIONS = (1, 64, 256, 1000)
-REST_CONNECTIONS = (1, 8, 64, 256)
 
 
 def designs(
@@ -521,7 +348,7 @@ def designs(
     for name, (command, routing_key, own_queue) in candidates.items():
         print(f"design: {name} ...", flush=True)
         if own_queue:
-            asyncio.run(_declare(amqp_url, own_queue))
+            asyncio.run(declare_queue(amqp_url, own_queue))
         asyncio.run(fill_queue(amqp_url, "" if own_queue else "events", routing_key, bodies))
         process = Process(command, project, f"http://127.0.0.1:{port}/sensors/x", status=404)
         process.ready_after()
@@ -532,47 +359,9 @@ def designs(
                 these[f"{key}_c{connections}"] = load.get(key, load.get(f"{key}_under_load", 0))
         process.stop()
         if own_queue:
-            asyncio.run(_delete(amqp_url, own_queue))
+            asyncio.run(delete_queue(amqp_url, own_queue))
         figures[name] = these
     return figures
-
-
-def drain_rate(
-    count_urls: list[str], goal: int, halfway: Callable[[], None] | None = None
-) -> float:
-    """Messages a second, polling ``count_urls`` (replicas' counts add up): from the moment
-    every one of them has counted a first message (or, if one never did, any; or, if all of it
-    came between two polls, from the call) to the last message. ``halfway`` is called once
-    half of ``goal`` is counted, to sample meanwhile."""
-    first: dict[str, tuple[float, int]] = {}
-    entered = time.perf_counter()
-    deadline = entered + 600
-    while True:
-        counts = [_count_at(url) for url in count_urls]
-        count, now = sum(counts), time.perf_counter()
-        if count and "any" not in first:
-            first["any"] = (now, count)
-        if all(counts) and "all" not in first:
-            first["all"] = (now, count)
-        if halfway is not None and count >= goal / 2:
-            halfway()
-            halfway = None
-        if count >= goal:
-            began, first_count = first.get("all", first["any"])
-            if now == began:  # all of it between two polls: time it from the call instead
-                began, first_count = entered, 0
-            return (goal - first_count) / (now - began)
-        if now > deadline:
-            raise TimeoutError(f"{count_urls}: {count} of {goal} messages in 600 s")
-        time.sleep(0.01)
-
-
-def _count_at(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url) as response:
-            return int(json.loads(response.read())["count"])
-    except OSError:
-        return 0
 
 
 def warm(port: int) -> None:
@@ -635,11 +424,6 @@ def metrics_on_off(base_cmd: list[str], project: Path, args: argparse.Namespace)
     }
 
 
-def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
-    """The run with the median req/s (its latencies come with it)."""
-    return sorted(runs, key=lambda run: run["req_s"])[len(runs) // 2]
-
-
 POST_SCRIPT = """wrk.method = "POST"
 wrk.body = '{"sensor": "post", "value": 1.5}'
 wrk.headers["Content-Type"] = "application/json"
@@ -663,7 +447,7 @@ def rest_post(
     script.write_text(POST_SCRIPT)
     service = Process(service_cmd, project, f"http://127.0.0.1:{port}/health/ready")
     service.ready_after()
-    asyncio.run(_reroute(amqp_url, "measurement-service", "bench-post-sink"))
+    asyncio.run(reroute(amqp_url, "measurement-service", "bench-post-sink"))
     ref_port = free_port()
     reference = Process(
         [python, str(ROOT / "bench/reference_post.py"), str(ref_port), amqp_url, "events"],
@@ -685,26 +469,8 @@ def rest_post(
             )
     reference.stop()
     service.stop()
-    asyncio.run(_reroute(amqp_url, "bench-post-sink", "measurement-service"))
-    return {side: _median_run(these) for side, these in runs.items()}
-
-
-async def _reroute(url: str, away_from: str, to: str) -> None:
-    """Bind queue ``to`` to measurement.recorded on the events exchange and unbind
-    ``away_from``; the sink queue is made on the way there and deleted on the way back."""
-    import aio_pika
-
-    async with await aio_pika.connect(url) as connection:
-        channel = await connection.channel()
-        exchange = await channel.get_exchange("events")
-        if to == "bench-post-sink":
-            await channel.declare_queue(to, durable=True, arguments={"x-queue-type": "quorum"})
-        target = await channel.get_queue(to)
-        await target.bind(exchange, "measurement.recorded")
-        source = await channel.get_queue(away_from)
-        await source.unbind(exchange, "measurement.recorded")
-        if away_from == "bench-post-sink":
-            await channel.queue_delete(away_from)
+    asyncio.run(reroute(amqp_url, "bench-post-sink", "measurement-service"))
+    return {side: median_run(these) for side, these in runs.items()}
 
 
 def consume_service(
@@ -788,7 +554,7 @@ def consume_reference(
     """Messages a second for a reference consumer to drain ``bodies`` from a queue of its own,
     of ``kind`` (quorum or classic)."""
     queue = f"bench-ref-{uuid4().hex[:6]}"
-    asyncio.run(_declare(amqp_url, queue, kind))
+    asyncio.run(declare_queue(amqp_url, queue, kind))
     asyncio.run(fill_queue(amqp_url, "", queue, bodies))
     out = subprocess.run(
         [python, str(ROOT / "bench" / script), amqp_url, queue, str(len(bodies)), "100"],
@@ -796,283 +562,8 @@ def consume_reference(
         text=True,
         check=True,
     ).stdout.split()
-    asyncio.run(_delete(amqp_url, queue))
+    asyncio.run(delete_queue(amqp_url, queue))
     return int(out[1]) / float(out[0])
-
-
-async def _purge(url: str, name: str) -> None:
-    import aio_pika
-
-    async with await aio_pika.connect(url) as connection:
-        channel = await connection.channel()
-        await (await channel.get_queue(name)).purge()
-
-
-async def _delete(url: str, name: str) -> None:
-    import aio_pika
-
-    async with await aio_pika.connect(url) as connection:
-        channel = await connection.channel()
-        await channel.queue_delete(name)
-
-
-async def _declare(url: str, name: str, kind: str = "quorum") -> None:
-    import aio_pika
-
-    async with await aio_pika.connect(url) as connection:
-        channel = await connection.channel()
-        await channel.declare_queue(name, durable=True, arguments={"x-queue-type": kind})
-
-
-async def _delete_service(url: str, name: str, exchange: str) -> None:
-    """The queues and exchange of a service that ran under ``name`` for one measurement."""
-    import aio_pika
-
-    async with await aio_pika.connect(url) as connection:
-        channel = await connection.channel()
-        for queue in (name, f"{name}.retry", f"{name}.dead-letter"):
-            await channel.queue_delete(queue)
-        await channel.exchange_delete(exchange)
-
-
-def _share(cost: dict[str, float], path: str, cpu_us: float) -> dict[str, float]:
-    """What metrics add to one ``path`` (get or delivery), against its CPU time in the service."""
-    added = cost[f"{path}_on"] - cost[f"{path}_off"]
-    return {"service": added, "reference": cpu_us, "ratio": added / cpu_us}
-
-
-def table(results: dict[str, Any]) -> str:
-    floor = results["import_floor"]
-    rows = [
-        ("start to ready (s)", results["start_to_ready_s"]),
-        (
-            "start to ready (s) / import floor (s), difference",
-            _difference(results["start_to_ready_s"]["service"], floor["import_s"]),
-        ),
-        ("idle CPU (% of a core)", results["idle_cpu_percent"]),
-        ("idle RSS (MB)", results["idle_rss_mb"]),
-        (
-            "idle RSS (MB) / import floor (MB), difference",
-            _difference(results["idle_rss_mb"]["service"], floor["rss_mb"]),
-        ),
-        ("REST req/s", _pick(results["rest"], "req_s")),
-        (
-            "REST req/s / bare aiohttp on uvloop",
-            {
-                "service": results["rest"]["service"]["req_s"],
-                "reference": results["rest_uvloop_reference"]["req_s"],
-            },
-        ),
-        ("REST req/s, 1 connection", _pick(results["rest_one_connection"], "req_s")),
-        ("REST POST req/s, validate + confirmed publish", _pick(results["rest_post"], "req_s")),
-        ("REST p50 (ms)", _pick(results["rest"], "p50_ms")),
-        ("REST p99 (ms)", _pick(results["rest"], "p99_ms")),
-        ("REST p50 (ms), 1 connection", _pick(results["rest_one_connection"], "p50_ms")),
-        ("consume msg/s, quorum queue", results["consume_msg_s"]),
-        ("consume msg/s, classic queue", results["consume_classic_msg_s"]),
-        (
-            "consume msg/s: FastStream / raw aio-pika",
-            {
-                "service": results["consume_msg_s"]["faststream"],
-                "reference": results["consume_msg_s"]["reference"],
-            },
-        ),
-        ("publish msg/s, confirmed", results["publish_msg_s"]),
-        (
-            "REST req/s, metrics on / off",
-            {
-                "service": results["rest_metrics"]["on"],
-                "reference": results["rest_metrics"]["off"],
-                "ratio": results["rest_metrics"]["ratio"],  # of each pair, not of the medians
-            },
-        ),
-        (
-            "metrics' cost per GET (us) / CPU per GET (us)",
-            _share(results["metrics_cost_us"], "get", results["rest"]["service"]["cpu_us"]),
-        ),
-        (
-            "metrics' cost per delivery (us) / CPU per delivery (us)",
-            _share(
-                results["metrics_cost_us"], "delivery", results["consume_msg_s"]["service_cpu_us"]
-            ),
-        ),
-        (
-            "consume msg/s, metrics on / off",
-            {
-                "service": results["consume_msg_s"]["service"],
-                "reference": results["consume_msg_s"]["service_metrics_off"],
-            },
-        ),
-        (
-            "REST p99 (ms) consuming / idle",
-            {k: results["rest_while_consuming"][k]["p99_ms"] for k in ("service", "reference")},
-        ),
-    ]
-    lines = [
-        "| figure | service | reference | service / reference |",
-        "|---|---:|---:|---:|",
-    ]
-    for name, pair in rows:
-        ratio = f"{pair['service'] / pair['reference']:.2f}" if pair["reference"] else "n/a"
-        if "ratio" in pair:
-            ratio = f"{pair['ratio']:.3f}"
-        if "difference" in pair:
-            ratio = f"{pair['difference']:+.3g}"
-        lines.append(f"| {name} | {pair['service']:.3g} | {pair['reference']:.3g} | {ratio} |")
-    return "\n".join(lines)
-
-
-def scaling_table(results: dict[str, Any]) -> str:
-    """How the service's cost grows: REST with connections, consuming with prefetch, memory
-    with deliveries in flight and with the backlog, throughput with replicas."""
-    rest = results["rest_scaling"]
-    lines = [
-        "| connections | service req/s | p99 (ms) | bare aiohttp req/s | p99 (ms) |",
-        "|---:|---:|---:|---:|---:|",
-    ]
-    for c in REST_CONNECTIONS:
-        mine, bare = rest["service"][str(c)], rest["reference"][str(c)]
-        lines.append(
-            f"| {c} | {mine['req_s']:.0f} | {mine['p99_ms']:.2f} | {bare['req_s']:.0f} "
-            f"| {bare['p99_ms']:.2f} |"
-        )
-    consume = results["consume_scaling"]
-    lines += [
-        "",
-        "| consuming | msg/s | deliveries in flight | RSS (MB) |",
-        "|---|---:|---:|---:|",
-    ]
-    for kind, label in (("prefetch", "prefetch {}"), ("backlog", "backlog of {} messages")):
-        for key, f in consume[kind].items():
-            lines.append(
-                f"| {label.format(key)} | {f['msg_s']:.0f} | {f['in_flight']:.0f} "
-                f"| {f['rss_mb']:.1f} |"
-            )
-    for key, f in consume["replicas"].items():
-        lines.append(f"| {key} replica(s), one queue | {f['msg_s']:.0f} | | |")
-    return "\n".join(lines)
-
-
-def _difference(service: float, reference: float) -> dict[str, float]:
-    return {"service": service, "reference": reference, "difference": service - reference}
-
-
-def designs_table(designs: dict[str, dict[str, float]]) -> str:
-    lines = [
-        "| design | connections | req/s | p99 (ms) | RSS (MB) | threads | processes | msg/s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, f in designs.items():
-        for c in DESIGN_CONNECTIONS:
-            lines.append(
-                f"| {name} | {c} | {f[f'req_s_c{c}']:.0f} | {f[f'p99_ms_c{c}']:.2f} "
-                f"| {f[f'rss_mb_c{c}']:.1f} | {f[f'threads_c{c}']:.0f} "
-                f"| {f[f'processes_c{c}']:.0f} | {f['msg_s']:.0f} |"
-            )
-    return "\n".join(lines)
-
-
-def _pick(pairs: dict[str, dict[str, float]], key: str) -> dict[str, float]:
-    return {side: values[key] for side, values in pairs.items()}
-
-
-def chart(results: dict[str, Any], path: Path) -> None:
-    """The figures as one PNG: the ratios to the references, how the service's cost grows with
-    connections, prefetch, backlog and replicas, and the four designs side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, panels = plt.subplots(2, 4, figsize=(22, 9))
-    ratios = {
-        "REST req/s\n64 conns": _ratio(_pick(results["rest"], "req_s")),
-        "REST req/s\n1 conn": _ratio(_pick(results["rest_one_connection"], "req_s")),
-        "REST POST\n+ publish": _ratio(_pick(results["rest_post"], "req_s")),
-        "consume\nquorum": _ratio(results["consume_msg_s"]),
-        "consume\nclassic": _ratio(results["consume_classic_msg_s"]),
-        "publish": _ratio(results["publish_msg_s"]),
-    }
-    ratio_panel = panels[0][0]
-    ratio_panel.bar(list(ratios), list(ratios.values()), color="#4878a8")
-    ratio_panel.axhline(1.0, color="black", linewidth=0.8)
-    ratio_panel.set_title("service / reference (bare aiohttp, raw aio-pika)")
-    ratio_panel.tick_params(axis="x", labelsize=8)
-
-    rest_panel = panels[0][1]
-    for side, style in (("service", "o-"), ("reference", "s--")):
-        runs = results["rest_scaling"][side]
-        rest_panel.plot(REST_CONNECTIONS, [runs[str(c)]["req_s"] for c in REST_CONNECTIONS], style)
-    rest_panel.set_xscale("log")
-    rest_panel.set_title("REST req/s (lines) and p99 ms (bars) by connections")
-    rest_panel.legend(["service", "bare aiohttp"], fontsize=8)
-    p99 = rest_panel.twinx()
-    p99.bar(
-        REST_CONNECTIONS,
-        [results["rest_scaling"]["service"][str(c)]["p99_ms"] for c in REST_CONNECTIONS],
-        width=[c * 0.3 for c in REST_CONNECTIONS],
-        alpha=0.25,
-        color="#c44e52",
-    )
-
-    consume = results["consume_scaling"]
-    prefetch = [int(key) for key in consume["prefetch"]]
-    prefetch_panel = panels[0][2]
-    prefetch_panel.plot(prefetch, [f["msg_s"] for f in consume["prefetch"].values()], "o-")
-    prefetch_panel.set_xscale("log")
-    prefetch_panel.set_title("consume msg/s by prefetch")
-
-    replicas_panel = panels[0][3]
-    replicas = consume["replicas"]
-    replicas_panel.bar(
-        [f"{key} replica(s)" for key in replicas], [f["msg_s"] for f in replicas.values()]
-    )
-    replicas_panel.set_title("consume msg/s, competing replicas on one queue")
-
-    memory_panel = panels[1][0]
-    bound, backlog = consume["prefetch"], consume["backlog"]
-    memory_panel.plot(
-        [int(prefetch) for prefetch in bound],
-        [f["rss_mb"] for f in bound.values()],
-        "o-",
-        label="prefetch: the bound on deliveries in flight",
-    )
-    memory_panel.plot(
-        [int(depth) for depth in backlog],
-        [f["rss_mb"] for f in backlog.values()],
-        "s--",
-        label="backlog waiting in the queue",
-    )
-    memory_panel.set_xscale("log")
-    memory_panel.set_ylim(bottom=0)
-    memory_panel.set_title("service RSS (MB) by messages")
-    memory_panel.legend(fontsize=8)
-
-    designs = results["designs"]
-    for name, f in designs.items():
-        panels[1][1].plot(
-            DESIGN_CONNECTIONS, [f[f"req_s_c{c}"] for c in DESIGN_CONNECTIONS], "o-", label=name
-        )
-        panels[1][2].plot(
-            DESIGN_CONNECTIONS, [f[f"rss_mb_c{c}"] for c in DESIGN_CONNECTIONS], "o-", label=name
-        )
-    for panel, title in (
-        (panels[1][1], "designs: req/s by connections"),
-        (panels[1][2], "designs: RSS (MB) by connections"),
-    ):
-        panel.set_xscale("log")
-        panel.set_title(title)
-        panel.legend(fontsize=8)
-    panels[1][2].set_ylim(bottom=0)
-    panels[1][3].bar(list(designs), [f["msg_s"] for f in designs.values()], color="#55a868")
-    panels[1][3].set_title("designs: consume msg/s, the same handler")
-    panels[1][3].tick_params(axis="x", labelsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
-
-
-def _ratio(pair: dict[str, float]) -> float:
-    return pair["service"] / pair["reference"] if pair["reference"] else 0.0
 
 
 def machine(python: str) -> dict[str, Any]:
