@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
+from {{ cookiecutter.package }}.runtime import front
 from {{ cookiecutter.package }}.runtime.broker import BROKER, PUBLISHER
 from {{ cookiecutter.package }}.runtime.messaging import PublishError
 from {{ cookiecutter.package }}.runtime.metrics import METRICS
@@ -113,6 +114,24 @@ async def test_unknown_paths_add_no_series(sample_memory_client: Client) -> None
     unmatched = {"method": "GET", "route": "unmatched", "status": "404"}
     assert value(after, "http_requests_total", **unmatched) == 51
     assert not [labels for _, labels in after if ("route", "/no/such/path/7") in labels]
+
+
+async def test_a_redirect_is_counted_and_names_its_request(
+    start: Callable[[web.Application], Awaitable[Client]],
+) -> None:
+    app = sample_app(make_settings())
+
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/test/readings/k")  # not an error: no problem JSON
+
+    front.add_route(app, "GET", "/old", moved)
+    client = await start(app)
+    response = await client.get("/old", allow_redirects=False, headers={"X-Request-ID": "r-1"})
+    assert response.status == 302
+    assert response.headers["Location"] == "/test/readings/k"
+    assert response.headers["X-Request-ID"] == "r-1"
+    samples = await scrape(client)
+    assert value(samples, "http_requests_total", method="GET", route="/old", status="302") == 1
 
 
 async def test_metrics_can_be_turned_off(

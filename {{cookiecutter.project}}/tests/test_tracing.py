@@ -194,3 +194,23 @@ async def test_log_lines_written_in_a_span_name_its_trace(
     outside = logging.LogRecord("t", logging.INFO, __file__, 1, "outside", None, None)
     LogField().filter(outside)
     assert not hasattr(outside, "trace_id")
+
+
+async def test_every_answer_has_a_server_span_named_by_its_route_never_its_path(
+    start: Callable[[web.Application], Awaitable[Client]],
+    spans: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, exporter = spans
+    client = await start(sample_app(make_settings(), tracer_provider=provider))
+    assert (await client.get("/no/such/path")).status == 404
+    assert (await client.delete("/test/readings/t1")).status == 405
+    assert (await client.get("/test/readings/t1")).status == 404  # a route, no such reading
+    finished = exporter.get_finished_spans()
+    unmatched = [
+        dict(s.attributes or {}) for s in by_name(finished, "GET") + by_name(finished, "DELETE")
+    ]
+    assert [attributes["http.response.status_code"] for attributes in unmatched] == [404, 405]
+    assert {attributes["http.route"] for attributes in unmatched} == {""}
+    [routed] = by_name(finished, "GET /test/readings/{key}")
+    assert dict(routed.attributes or {})["http.response.status_code"] == 404
+    assert dict(routed.attributes or {})["url.path"] == "/test/readings/t1"
