@@ -26,23 +26,18 @@ With ``METRICS_ENABLED=false`` there is no route, and recording returns at once.
 from __future__ import annotations
 
 import bisect
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Literal, Protocol
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.registry import Collector
 
 from . import front
 
 NAMESPACE = "{{ cookiecutter.package }}"
+# Prometheus' text format, which every Prometheus server reads.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Prometheus' default buckets, in seconds; the last one, +Inf, is implied.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
@@ -63,10 +58,10 @@ class TaskNumbers(Protocol):
 
 class Counts:
     """A counter family as plain numbers by label values. Only the event loop writes them, so
-    they need none of prometheus-client's locks, which cost more than the counting itself."""
+    they need no locks, which cost more than the counting itself."""
 
     def __init__(self, name: str, help_text: str, labels: tuple[str, ...]) -> None:
-        self.name, self.help, self.labels = f"{NAMESPACE}_{name}", help_text, labels
+        self.name, self.help, self.labels = f"{NAMESPACE}_{name}_total", help_text, labels
         self.values: dict[tuple[str, ...], list[float]] = {}
 
     def cell(self, key: tuple[str, ...]) -> list[float]:
@@ -76,11 +71,10 @@ class Counts:
             cell = self.values[key] = [0.0]
         return cell
 
-    def family(self) -> Metric:
-        family = CounterMetricFamily(self.name, self.help, labels=self.labels)
+    def lines(self) -> Iterator[str]:
+        yield from _header(self.name, self.help, "counter")
         for key, cell in self.values.items():
-            family.add_metric(key, cell[0])
-        return family
+            yield f"{self.name}{_labels(self.labels, key)} {_number(cell[0])}"
 
 
 class Timings:
@@ -97,24 +91,26 @@ class Timings:
             timing = self.values[key] = ([0] * (len(BUCKETS) + 1), [0.0])
         return timing
 
-    def family(self) -> Metric:
-        family = HistogramMetricFamily(self.name, self.help, labels=self.labels)
-        bounds = [*(str(bound) for bound in BUCKETS), "+Inf"]
+    def lines(self) -> Iterator[str]:
+        yield from _header(self.name, self.help, "histogram")
+        bounds = [*(_number(bound) for bound in BUCKETS), "+Inf"]
         for key, (counts, total) in self.values.items():
-            cumulative, running = [], 0
+            running = 0
             for bound, count in zip(bounds, counts, strict=True):
                 running += count
-                cumulative.append((bound, float(running)))
-            family.add_metric(list(key), cumulative, total[0])
-        return family
+                le = _labels((*self.labels, "le"), (*key, bound))
+                yield f"{self.name}_bucket{le} {_number(running)}"
+            labels = _labels(self.labels, key)
+            yield f"{self.name}_count{labels} {_number(running)}"
+            yield f"{self.name}_sum{labels} {_number(total[0])}"
 
 
 class Metrics:
-    """The service's metrics, in a registry of its own (tests build many apps in a process)."""
+    """The service's metrics, each app its own (tests build many apps in a process)."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self.registry = CollectorRegistry()
+        self._tasks: Callable[[], Mapping[str, TaskNumbers]] | None = None
         self._before_scrape: list[Callable[[], Awaitable[None]]] = []
         self._requests = Counts(
             "http_requests", "HTTP requests answered", ("method", "route", "status")
@@ -142,8 +138,6 @@ class Metrics:
         # What the hot paths record into, found with one lookup of a key they already have.
         self._http: dict[tuple[str, str, int], Series] = {}
         self._deliveries: dict[tuple[str, str], Series] = {}
-        if enabled:
-            self.registry.register(_Families(self))
 
     def answered(self, route: str, method: str, status: int, started: float) -> None:
         """Count a request to the route template ``route`` answered with ``status``, and its
@@ -190,28 +184,32 @@ class Metrics:
 
     def watch_tasks(self, read: Callable[[], Mapping[str, TaskNumbers]]) -> None:
         """Report the tasks ``read`` returns at each scrape: the supervisor counts anyway."""
-        if self.enabled:
-            self.registry.register(_TaskCollector(read))
+        self._tasks = read
 
     async def scrape(self) -> bytes:
+        """The text a Prometheus server reads: every series recorded so far; nothing while
+        metrics are off."""
         for refresh in self._before_scrape:
             await refresh()
-        return generate_latest(self.registry)
+        if not self.enabled:
+            return b""
+        return "".join(f"{line}\n" for line in self.lines()).encode()
 
-    def families(self) -> Iterator[Metric]:
-        """The recorded values, as Prometheus metric families."""
+    def lines(self) -> Iterator[str]:
+        """The recorded values, one line of Prometheus' text format at a time."""
         for recorded in (
             self._requests, self._request_seconds, self._consumed, self._handler_seconds,
             self._published, self._confirm_seconds, self._reconnects,
         ):  # fmt: skip
-            yield recorded.family()
+            yield from recorded.lines()
         for name, help_text, value in (
             ("messages_in_flight", "Deliveries being handled", self._in_flight),
             ("broker_connected", "1 while the broker link is up", self._connected),
         ):
-            gauge = GaugeMetricFamily(f"{NAMESPACE}_{name}", help_text)
-            gauge.add_metric([], value)
-            yield gauge
+            yield from _header(f"{NAMESPACE}_{name}", help_text, "gauge")
+            yield f"{NAMESPACE}_{name} {_number(value)}"
+        if self._tasks is not None:
+            yield from _task_lines(self._tasks())
 
 
 def _observe(timing: Timing, seconds: float) -> None:
@@ -219,35 +217,48 @@ def _observe(timing: Timing, seconds: float) -> None:
     timing[1][0] += seconds
 
 
-class _Families(Collector):
-    def __init__(self, metrics: Metrics) -> None:
-        self._metrics = metrics
+# Per task: the series' name, its help, its type, and the attribute of TaskNumbers it reads.
+TASK_SERIES = (
+    ("runs_total", "Task runs started", "counter", "runs"),
+    ("failures_total", "Task failures", "counter", "failures_total"),
+    ("restarts_total", "Task restarts", "counter", "restarts"),
+    ("last_success_timestamp_seconds", "Unix time of the task's last success", "gauge",
+     "last_success"),
+)  # fmt: skip
 
-    def collect(self) -> Iterator[Metric]:
-        return self._metrics.families()
+
+def _task_lines(tasks: Mapping[str, TaskNumbers]) -> Iterator[str]:
+    for name, help_text, kind, attribute in TASK_SERIES:
+        series = f"{NAMESPACE}_task_{name}"
+        yield from _header(series, help_text, kind)
+        for task_name, task in tasks.items():
+            value: float | None = getattr(task, attribute)
+            if value is not None:  # a task that never succeeded has no last success
+                yield f"{series}{_labels(('task',), (task_name,))} {_number(value)}"
 
 
-class _TaskCollector(Collector):
-    def __init__(self, read: Callable[[], Mapping[str, TaskNumbers]]) -> None:
-        self._read = read
+def _header(name: str, help_text: str, kind: str) -> Iterator[str]:
+    yield f"# HELP {name} {help_text}"
+    yield f"# TYPE {name} {kind}"
 
-    def collect(self) -> Iterator[Metric]:
-        prefix = f"{NAMESPACE}_task_"
-        runs = CounterMetricFamily(prefix + "runs", "Task runs started", labels=["task"])
-        failures = CounterMetricFamily(prefix + "failures", "Task failures", labels=["task"])
-        restarts = CounterMetricFamily(prefix + "restarts", "Task restarts", labels=["task"])
-        success = GaugeMetricFamily(
-            prefix + "last_success_timestamp_seconds",
-            "Unix time of the task's last success",
-            labels=["task"],
-        )
-        for name, task in self._read().items():
-            runs.add_metric([name], task.runs)
-            failures.add_metric([name], task.failures_total)
-            restarts.add_metric([name], task.restarts)
-            if task.last_success is not None:
-                success.add_metric([name], task.last_success)
-        yield from (runs, failures, restarts, success)
+
+def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
+    if not names:
+        return ""
+    pairs = ",".join(
+        f'{name}="{_escaped(value)}"' for name, value in zip(names, values, strict=True)
+    )
+    return "{" + pairs + "}"  # not an f-string: its braces would be Jinja's in the template
+
+
+def _escaped(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return "NaN" if math.isnan(value) else repr(float(value))
 
 
 METRICS = web.AppKey("metrics", Metrics)
@@ -261,6 +272,6 @@ def setup(app: web.Application, metrics: Metrics) -> None:
 
     async def serve(request: web.Request) -> web.Response:
         body = await metrics.scrape()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     front.add_route(app, "GET", "/metrics", serve, name="metrics")
