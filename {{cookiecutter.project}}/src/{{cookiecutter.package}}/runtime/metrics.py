@@ -20,7 +20,9 @@ The runtime records, prefixed ``{{ cookiecutter.package }}_``:
   ``task_last_success_timestamp_seconds``, each ``{task}``;
 - ``broker_connected`` (1 or 0) and ``broker_reconnects_total``.
 
-With ``METRICS_ENABLED=false`` there is no route, and recording returns at once.
+With ``METRICS_ENABLED=false`` there is no route, and recording returns at once. The numbers
+are plain values the event loop owns, written out in Prometheus' text format at each scrape:
+no client library, and no lock on the hot paths.
 """
 
 from __future__ import annotations
