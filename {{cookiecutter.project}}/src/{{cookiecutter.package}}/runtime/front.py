@@ -18,7 +18,6 @@ costs nothing more per request than the steps themselves.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -84,7 +83,7 @@ def add_route(
     app: web.Application,
     method: str,
     path: str,
-    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    handler: Handler,
     *,
     name: str | None = None,
 ) -> None:

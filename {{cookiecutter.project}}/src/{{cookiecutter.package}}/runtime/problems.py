@@ -63,13 +63,11 @@ def problem_response(
 
 
 def problem_for(request: web.Request, exc: Exception) -> web.Response:
-    """The problem response to what a handler raised; an ``HTTPException`` below 400 (a
-    redirect) is not an error and is raised again."""
+    """The problem response to what a handler raised. An ``HTTPException`` here is an error,
+    400 or above: ``front.py`` lets a redirect through before it gets this far."""
     if isinstance(exc, HttpError):
         return problem_response(exc.status, exc.detail, errors=exc.errors)
     if isinstance(exc, web.HTTPException):
-        if exc.status < 400:
-            raise exc
         headers = {
             k: v
             for k, v in exc.headers.items()
