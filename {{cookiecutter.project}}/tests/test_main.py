@@ -67,18 +67,25 @@ async def test_invalid_setting_exits_2_naming_the_variable() -> None:
 
 
 @pytest.mark.rabbitmq
-async def test_unreachable_rabbitmq_exits_1_saying_what_to_do() -> None:
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("amqp://guest:guest@127.0.0.1:1/", "RabbitMQ at amqp://guest:***@127.0.0.1:1/"),
+        (
+            "amqp://guest:guest@127.0.0.1:1,127.0.0.1:2/",
+            "RabbitMQ at any of 2 nodes (amqp://guest:***@127.0.0.1:1/, "
+            "amqp://guest:***@127.0.0.1:2/)",
+        ),
+    ],
+    ids=["one node", "every node of a cluster"],
+)
+async def test_unreachable_rabbitmq_exits_1_saying_what_to_do(url: str, named: str) -> None:
     process = await run_service(
-        "--amqp-url",
-        "amqp://guest:guest@127.0.0.1:1/",
-        "--connect-timeout",
-        "1",
-        "--http-port",
-        str(free_port()),
+        "--amqp-url", url, "--connect-timeout", "1", "--http-port", str(free_port())
     )
     _, stderr = await asyncio.wait_for(process.communicate(), timeout=15)
     log = stderr.decode()
     assert process.returncode == 1, log
-    assert "could not be reached" in log
+    assert f"{named} could not be reached within 1s" in log
     assert f"{ENV_PREFIX}AMQP_URL" in log
     assert "Traceback" not in log

@@ -1,5 +1,6 @@
 """Reconnection, measured on the wire: a local server that turns every AMQP handshake away
-records when attempts and probes arrive. No broker needed; the delays come from settings."""
+records when attempts and probes arrive. No broker needed; the delays come from settings.
+The last tests give the link several nodes, as for a cluster."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 
 from {{ cookiecutter.package }}.runtime.amqp.connection import Link
 
-from .conftest import eventually, make_settings
+from .conftest import AMQP_URL, eventually, make_settings
 from .test_main import free_port
 
 AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
@@ -159,3 +160,56 @@ async def test_a_broker_back_right_after_a_refused_attempt_is_tried_at_once() ->
     # The pause after the third attempt is 0.8 to 1.6 s; but the port refused at the last probe
     # and accepts now, so the next attempt comes at once.
     assert door.attempts[0] - opened[0] < 0.5
+
+
+@pytest.fixture
+async def second_doorman() -> AsyncIterator[Doorman]:
+    door = Doorman()
+    server = await asyncio.start_server(door.serve, "127.0.0.1", 0)
+    door.port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield door
+
+
+async def test_a_lost_node_is_tried_last_in_every_round(
+    doorman: Doorman, second_doorman: Doorman
+) -> None:
+    lost, other = doorman, second_doorman
+    settings = make_settings(
+        amqp_url=f"amqp://guest:guest@127.0.0.1:{lost.port},127.0.0.1:{other.port}/",
+        reconnect_interval=0.05,
+        reconnect_max=0.1,
+    )
+    link = Link(settings)
+    assert link.safe_url == f"amqp://guest:***@127.0.0.1:{lost.port}/"  # connected there
+    reconnecting = asyncio.create_task(link.reconnect("connection reset by peer"))
+
+    async def rounds() -> bool:
+        return len(lost.attempts) >= 4
+
+    try:
+        await eventually(rounds, within=5)
+    finally:
+        reconnecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reconnecting
+    for tried_other, tried_lost in zip(other.attempts, lost.attempts, strict=False):
+        assert tried_other < tried_lost
+    assert link.outage().startswith(
+        f"connection to RabbitMQ at amqp://guest:***@127.0.0.1:{lost.port}/ lost"
+    )
+    assert "reconnecting to RabbitMQ at any of 2 nodes" in link.outage()
+
+
+@pytest.mark.rabbitmq
+async def test_start_up_finds_the_node_that_is_up_whatever_the_shuffle() -> None:
+    if not AMQP_URL:
+        pytest.skip("set AMQP_URL to a RabbitMQ to run this")
+    down = f"amqp://guest:guest@127.0.0.1:{free_port()}/"
+    settings = make_settings(amqp_url=f"{down},{AMQP_URL}", reconnect_interval=0.05)
+    up = Link(make_settings(amqp_url=AMQP_URL)).safe_url
+    for _ in range(6):  # the order is shuffled: the node that is down comes first at times
+        link = Link(settings)
+        connection = await link.open()
+        await connection.close()
+        assert link.safe_url == up

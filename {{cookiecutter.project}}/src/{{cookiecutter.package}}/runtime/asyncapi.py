@@ -44,7 +44,7 @@ class Exchange:
 
     @classmethod
     def of(cls, settings: RuntimeSettings) -> Exchange:
-        path = urlsplit(settings.amqp_url.get_secret_value()).path
+        path = urlsplit(settings.amqp_nodes[0]).path
         vhost = unquote(path[1:]) or "/"
         return cls(settings.exchange, vhost, QueueNames.of(settings.service_name))
 

@@ -36,11 +36,14 @@ class BrokerStatus:
 
     ``connected``: the connection and the publishing channel are open, so a publish can succeed.
     ``consuming``: the broker has the service's consumer registered.
+    ``confirming``: the broker confirmed the last publish, or no publish failed lately (a
+    cluster that lost its majority keeps connections open but confirms nothing).
     """
 
     connected: bool
     consuming: bool
     detail: str
+    confirming: bool = True
 
 
 class Broker(Publisher, Protocol):
@@ -59,7 +62,8 @@ class Broker(Publisher, Protocol):
         """Close the connection; unacked messages go back to the queue. Safe to call twice."""
 
     async def status(self) -> BrokerStatus:
-        """Whether the connection is up and the service's consumer is registered."""
+        """Whether the connection is up, the service's consumer registered and publishes
+        confirmed."""
 
 
 class StartupError(Exception):

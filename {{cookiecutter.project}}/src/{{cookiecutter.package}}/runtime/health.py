@@ -1,8 +1,9 @@
 """Liveness and readiness, for Kubernetes probes, the Docker HEALTHCHECK and load balancers.
 
 ``GET /health/live`` answers 200 while the event loop runs. ``GET /health/ready`` answers 200 when
-the broker is connected, the service's consumer is registered and no background task has been
-failing for longer than ``task_unhealthy_after``; otherwise 503, with the reasons. Example use::
+the broker is connected, the service's consumer is registered, RabbitMQ confirmed the last
+publish (or none failed lately) and no background task has been failing for longer than
+``task_unhealthy_after``; otherwise 503, with the reasons. Example use::
 
     http.setup(app, [routes, health.routes], ...)
     # curl localhost:8080/health/ready -> {"status": "ready", "reasons": [], ...}
@@ -48,7 +49,7 @@ async def ready(request: web.Request) -> web.Response:
     broker = await request.app[BROKER].status()
     supervisor = request.app[SUPERVISOR]
     reasons = []
-    if not (broker.connected and broker.consuming):
+    if not (broker.connected and broker.consuming and broker.confirming):
         reasons.append(broker.detail)
     for name in supervisor.failing():
         state = supervisor.states[name]
@@ -59,6 +60,7 @@ async def ready(request: web.Request) -> web.Response:
         broker={
             "connected": broker.connected,
             "consuming": broker.consuming,
+            "confirming": broker.confirming,
             "detail": broker.detail,
         },
         tasks={name: state.as_json() for name, state in supervisor.states.items()},

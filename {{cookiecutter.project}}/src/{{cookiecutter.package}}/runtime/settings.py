@@ -10,6 +10,7 @@ these in one class, ``settings.Settings``, which is read the same way. Example u
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from importlib.util import find_spec
 from typing import Literal, TypeVar
@@ -17,6 +18,7 @@ from typing import Literal, TypeVar
 from aiohttp import web
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from yarl import URL
 
 ENV_PREFIX = "{{ cookiecutter.package | upper }}_"
 
@@ -56,7 +58,9 @@ class RuntimeSettings(BaseSettings):
     # AMQP
     amqp_url: SecretStr = Field(
         default=SecretStr("amqp://guest:guest@localhost:5672/"),
-        description="RabbitMQ URL, or memory:// for the in-process broker",
+        description="RabbitMQ URL; for a cluster, the nodes' URLs comma-separated, or one URL "
+        "with comma-separated hosts (amqp://user:pass@node1,node2:5673,node3/vhost); or "
+        "memory:// for the in-process broker",
     )
     exchange: str = Field(
         default="{{ cookiecutter.exchange }}",
@@ -65,6 +69,12 @@ class RuntimeSettings(BaseSettings):
     )
     queue_type: Literal["quorum", "classic"] = Field(
         default="quorum", description="type of the service queue; quorum is replicated in a cluster"
+    )
+    quorum_group_size: int = Field(
+        default=3,
+        ge=0,
+        description="nodes that hold a replica of each quorum queue the service declares; "
+        "0 leaves it to RabbitMQ (every node), as queues declared before template 4.0 are",
     )
     prefetch: int = Field(default=100, ge=1, le=65535, description="unacked deliveries at most")
     max_attempts: int = Field(
@@ -138,10 +148,8 @@ class RuntimeSettings(BaseSettings):
 
     @field_validator("amqp_url")
     @classmethod
-    def _known_scheme(cls, url: SecretStr) -> SecretStr:
-        scheme = url.get_secret_value().partition("://")[0].lower()
-        if scheme not in ("amqp", "amqps", "memory"):
-            raise ValueError("use an amqp://, amqps:// or memory:// URL")
+    def _nodes_known(cls, url: SecretStr) -> SecretStr:
+        split_nodes(url.get_secret_value())
         return url
 
     @field_validator("event_loop")
@@ -155,6 +163,11 @@ class RuntimeSettings(BaseSettings):
     def in_process_broker(self) -> bool:
         """Whether ``amqp_url`` asks for the in-process broker (``memory://``)."""
         return self.amqp_url.get_secret_value().lower().startswith("memory://")
+
+    @property
+    def amqp_nodes(self) -> list[str]:
+        """The URL of each RabbitMQ node in ``amqp_url``, in the order given."""
+        return split_nodes(self.amqp_url.get_secret_value())
 
 
 SETTINGS = web.AppKey("settings", RuntimeSettings)
@@ -175,6 +188,66 @@ def load(cls: type[AnySettings], argv: Sequence[str] | None = None) -> AnySettin
         raise ValueError(_describe(exc)) from None
     except SettingsError as exc:
         raise ValueError(f"invalid command line: {exc}") from None
+
+
+HOST = re.compile(r"^[A-Za-z0-9._:-]+$")  # a name, an IPv4 address, or IPv6 without brackets
+
+
+def split_nodes(value: str) -> list[str]:
+    """The node URLs in an ``amqp_url`` value: one URL, comma-separated URLs, or one URL with
+    comma-separated hosts, all of which share its scheme, credentials, vhost and query.
+
+    Raise ``ValueError`` naming the entry that is not a node, with its password hidden.
+    """
+    entries = [entry.strip() for entry in value.split(",")]
+    if entries[0].lower().startswith("memory://"):
+        if len(entries) > 1:
+            raise ValueError("memory:// is the in-process broker; it takes no other nodes")
+        return entries
+    count = len(entries)
+    if count > 1 and all("://" not in entry for entry in entries[1:]):
+        hosts, urls = _hosts_to_urls(entries)
+        named = [f"host {n} of {count}, {host!r}," for n, host in enumerate(hosts, 1)]
+    else:
+        urls = entries
+        named = [f"node {n} of {count}, {_hidden(url)!r}," for n, url in enumerate(urls, 1)]
+        if count == 1:
+            named = [repr(_hidden(entries[0]))]
+    for url, name in zip(urls, named, strict=True):
+        _check_node(url, name)
+    return urls
+
+
+def _hosts_to_urls(entries: list[str]) -> tuple[list[str], list[str]]:
+    """``amqp://u:p@a,b:5673/vhost``: the hosts ``a``, ``b:5673``, and their URLs
+    ``amqp://u:p@a/vhost``, ``amqp://u:p@b:5673/vhost``."""
+    scheme, _, first = entries[0].partition("://")
+    credentials, at, first_host = first.rpartition("@")
+    if re.search(r"[/?]", first_host):
+        raise ValueError(
+            f"host 1 of {len(entries)}, {_hidden(entries[0])!r}: in a list of hosts the vhost "
+            "goes after the last host"
+        )
+    last_host, *suffix = re.split(r"(?=[/?])", entries[-1], maxsplit=1)
+    hosts = [first_host, *entries[1:-1], last_host]
+    urls = [f"{scheme}://{credentials}{at}{host}{''.join(suffix)}" for host in hosts]
+    return hosts, urls
+
+
+def _check_node(url: str, name: str) -> None:
+    if url.partition("://")[0].lower() not in ("amqp", "amqps"):
+        raise ValueError(f"{name} is not an amqp:// or amqps:// URL (or memory://)")
+    try:
+        host = URL(url).raw_host or ""
+    except ValueError as exc:
+        raise ValueError(f"{name} is not a valid node: {exc}") from None
+    if not HOST.match(host):
+        raise ValueError(f"{name} has no valid host")
+
+
+def _hidden(entry: str) -> str:
+    """``entry`` with the password, if any, shown as ``***``."""
+    return re.sub(r"^([^:/]*://[^:@/]*):[^@/]*@", r"\1:***@", entry)
 
 
 def _describe(exc: ValidationError) -> str:

@@ -56,10 +56,9 @@ class AmqpBroker:
         metrics: Metrics,
     ) -> None:
         self._link = Link(settings)
-        self.safe_url = self._link.safe_url
         self.topology = Topology(settings, handlers.patterns)
         self._metrics = metrics
-        self._publisher = AmqpPublisher(settings, self.safe_url, metrics)
+        self._publisher = AmqpPublisher(settings, self._link, metrics)
         settler = Settler(self._publisher, self.topology.names, settings.retry_delay)
         self._consumer = AmqpConsumer(dispatcher, settler)
         self._cancel_timeout = settings.publish_timeout
@@ -74,6 +73,11 @@ class AmqpBroker:
         self._keeper: asyncio.Task[None] | None = None
         self._closing = False
 
+    @property
+    def safe_url(self) -> str:
+        """The RabbitMQ node in use (or last tried), without its password."""
+        return self._link.safe_url
+
     async def connect(self) -> None:
         connection = await self._link.open()
         self._watch_connection(connection)
@@ -82,10 +86,15 @@ class AmqpBroker:
             await self._open("consuming")
         except aiormq.exceptions.ChannelPreconditionFailed as exc:
             await self.close()
+            hint = (
+                f"; {ENV_PREFIX}QUORUM_GROUP_SIZE=0 keeps a queue declared before template 4.0"
+                if "x-quorum-initial-group-size" in str(exc)
+                else ""
+            )
             raise StartupError(
                 f"RabbitMQ refused the service's topology: {exc}. A queue or exchange of that "
                 "name exists with other arguments (for example a classic queue where "
-                f"{ENV_PREFIX}QUEUE_TYPE says quorum); delete it or change the settings"
+                f"{ENV_PREFIX}QUEUE_TYPE says quorum); delete it or change the settings{hint}"
             ) from None
         except AMQP_ERRORS as exc:
             await self.close()
@@ -152,7 +161,7 @@ class AmqpBroker:
 
     async def status(self) -> BrokerStatus:
         if self._closing or self._connection is None:
-            return BrokerStatus(False, False, f"not connected to RabbitMQ at {self.safe_url}")
+            return BrokerStatus(False, False, f"not connected to {self._link.places}")
         if "connection" in self._broken:
             return BrokerStatus(False, False, self._link.outage())
         if "publishing" in self._broken:
@@ -162,6 +171,9 @@ class AmqpBroker:
         if "consuming" in self._broken or not self._consumer.registered:
             queue = self.topology.names.service
             return BrokerStatus(True, False, f"consuming {queue} again after: {self._reason}")
+        unconfirmed = self._publisher.unconfirmed()
+        if unconfirmed:
+            return BrokerStatus(True, True, unconfirmed, confirming=False)
         return BrokerStatus(
             True, True, f"consuming {self.topology.names.service} at {self.safe_url}"
         )

@@ -1,6 +1,6 @@
-"""The connection to RabbitMQ, and getting it back: capped backoff with jitter, a probe that
-notices at once when a broker that refused connections accepts them again, and an outage told in
-a few log lines rather than one per attempt.
+"""The connection to RabbitMQ, and getting it back: to any node of a cluster, with capped
+backoff and jitter, a probe that notices at once when a broker that refused connections accepts
+them again, and an outage told in a few log lines rather than one per attempt.
 
 An outage is logged once as a WARNING when it starts, again every ``outage_reminder`` seconds
 while it lasts, and once as INFO when the service works again; single attempts log at DEBUG.
@@ -62,53 +62,72 @@ class Backoff:
 
 
 class Link:
-    """Opens connections to the RabbitMQ in ``settings.amqp_url`` and keeps the outage's story."""
+    """Opens connections to a RabbitMQ node of ``settings.amqp_url`` and keeps the outage's story.
+
+    With several nodes (a cluster), each round of attempts tries every node once, in a shuffled
+    order so that replicas spread over the nodes, with the node just lost last; the backoff
+    pause comes between rounds. ``node`` is the node in use, or the one last tried.
+    """
 
     def __init__(self, settings: RuntimeSettings) -> None:
-        url = URL(settings.amqp_url.get_secret_value())
-        if "heartbeat" not in url.query:
-            url = url.update_query(heartbeat=settings.heartbeat)
-        self.url = url
-        shown = url.with_query(None)
-        self.safe_url = str(shown.with_password("***") if shown.password else shown)
+        self.nodes = [_with_heartbeat(URL(url), settings.heartbeat) for url in settings.amqp_nodes]
+        self.node = self.nodes[0]
         self._settings = settings
         self._backoff = Backoff(settings.reconnect_interval, settings.reconnect_max)
         self.down_since: float | None = None  # loop time the current outage began
         self.attempts = 0
         self.last_error = ""
+        self._lost = self.node
         self._reminded = 0.0
         self._port_was_open = True  # what the last probe saw
+
+    @property
+    def safe_url(self) -> str:
+        """The node in use (or last tried), without its password and query."""
+        return _safe(self.node)
+
+    @property
+    def places(self) -> str:
+        """Where the service looks for RabbitMQ, for messages: one node, or all of them."""
+        if len(self.nodes) == 1:
+            return f"RabbitMQ at {self.safe_url}"
+        return f"RabbitMQ at any of {len(self.nodes)} nodes ({', '.join(map(_safe, self.nodes))})"
 
     async def open(self) -> AbstractConnection:
         """Connect at start-up, trying again with backoff for up to ``connect_timeout`` seconds.
 
-        Raise ``StartupError`` saying what to do if RabbitMQ cannot be reached in that time.
+        Raise ``StartupError`` saying what to do if no node can be reached in that time.
         """
         timeout = self._settings.connect_timeout
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            try:
-                connection = await self._connect(max(deadline - loop.time(), 0.1))
-            except AMQP_ERRORS as exc:
-                left = deadline - loop.time()
-                if left <= 0:
-                    raise StartupError(
-                        f"RabbitMQ at {self.safe_url} could not be reached within {timeout:g}s "
-                        f"({describe(exc)}); start it or set {ENV_PREFIX}AMQP_URL "
-                        "(memory:// runs without RabbitMQ)"
-                    ) from None
-                if self._backoff.step == 0:
-                    log.warning(
-                        "RabbitMQ at %s is not reachable yet (%s); trying for up to %gs",
-                        self.safe_url,
-                        describe(exc),
-                        timeout,
-                    )
-                await asyncio.sleep(min(self._backoff.next(), left))
-                continue
-            self._backoff.reset()
-            return connection
+            order = self._round()
+            for tried, node in enumerate(order):
+                # A node that drops packets must not take the time the others would need.
+                share = (deadline - loop.time()) / (len(order) - tried)
+                try:
+                    connection = await self._connect(node, max(share, 0.1))
+                except AMQP_ERRORS as exc:
+                    self.last_error = describe(exc)
+                    continue
+                self._backoff.reset()
+                return connection
+            left = deadline - loop.time()
+            if left <= 0:
+                raise StartupError(
+                    f"{self.places} could not be reached within {timeout:g}s "
+                    f"(last error, from {self.safe_url}: {self.last_error}); start it or set "
+                    f"{ENV_PREFIX}AMQP_URL (memory:// runs without RabbitMQ)"
+                )
+            if self._backoff.step == 0:
+                log.warning(
+                    "%s is not reachable yet (%s); trying for up to %gs",
+                    self.places,
+                    self.last_error,
+                    timeout,
+                )
+            await asyncio.sleep(min(self._backoff.next(), left))
 
     async def reconnect(self, reason: str) -> AbstractConnection:
         """Connect again after ``reason`` took the connection away; return once connected.
@@ -120,6 +139,7 @@ class Link:
             self.down_since = self._reminded = loop.time()
             self.attempts = 0
             self.last_error = reason
+            self._lost = self.node
             self._port_was_open = True
             log.warning(
                 "lost the connection to RabbitMQ at %s (%s); reconnecting", self.safe_url, reason
@@ -127,20 +147,21 @@ class Link:
         failed = False
         while True:
             await self._pause(self._backoff.next())
-            self.attempts += 1
-            try:
-                connection = await self._connect(self._settings.connect_timeout)
-            except AMQP_ERRORS as exc:
-                failed = True
-                self.last_error = describe(exc)
-                log.debug("reconnection attempt %d failed: %s", self.attempts, self.last_error)
-                self._remind(loop.time())
-                continue
-            if failed:
-                # The broker is back: if the channels fail on it now, retry soon, not after
-                # the long pause the outage had grown to.
-                self._backoff.reset()
-            return connection
+            for node in self._round(last=self._lost):
+                self.attempts += 1
+                try:
+                    connection = await self._connect(node, self._settings.connect_timeout)
+                except AMQP_ERRORS as exc:
+                    failed = True
+                    self.last_error = f"{_safe(node)}: {describe(exc)}"
+                    log.debug("reconnection attempt %d failed: %s", self.attempts, self.last_error)
+                    continue
+                if failed:
+                    # The broker is back: if the channels fail on it now, retry soon, not after
+                    # the long pause the outage had grown to.
+                    self._backoff.reset()
+                return connection
+            self._remind(loop.time())
 
     def recovered(self) -> None:
         """The channels and consumer work again: end the outage, in the log too."""
@@ -159,17 +180,26 @@ class Link:
     def outage(self) -> str:
         """The current outage in one line, for readiness."""
         if self.down_since is None:
-            return f"connecting to RabbitMQ at {self.safe_url}"
+            return f"connecting to {self.places}"
         took = asyncio.get_running_loop().time() - self.down_since
         return (
-            f"connection to RabbitMQ at {self.safe_url} lost {took:.0f}s ago, reconnecting "
-            f"({self.attempts} attempt(s); last error: {self.last_error})"
+            f"connection to RabbitMQ at {_safe(self._lost)} lost {took:.0f}s ago, reconnecting "
+            f"to {self.places} ({self.attempts} attempt(s); last error: {self.last_error})"
         )
 
-    async def _connect(self, within: float) -> AbstractConnection:
+    def _round(self, last: URL | None = None) -> list[URL]:
+        """The nodes in the order of the next round of attempts: shuffled, ``last`` last."""
+        order = random.sample(self.nodes, len(self.nodes))
+        if last is not None and len(order) > 1:
+            order.remove(last)
+            order.append(last)
+        return order
+
+    async def _connect(self, node: URL, within: float) -> AbstractConnection:
+        self.node = node
         async with asyncio.timeout(within):
             return await aio_pika.connect(
-                self.url,
+                node,
                 timeout=within,
                 client_properties={"connection_name": self._settings.service_name},
             )
@@ -200,27 +230,39 @@ class Link:
                 return
 
     async def _accepting(self) -> bool:
-        default_port = 5671 if self.url.scheme == "amqps" else 5672
-        try:
-            async with asyncio.timeout(min(self._settings.reconnect_interval, 1.0)):
-                _, writer = await asyncio.open_connection(
-                    self.url.host or "localhost", self.url.port or default_port
-                )
-        except OSError:
-            return False
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-        return True
+        """Whether any node accepts a TCP connection (probed one after another)."""
+        for node in self.nodes:
+            default_port = 5671 if node.scheme == "amqps" else 5672
+            try:
+                async with asyncio.timeout(min(self._settings.reconnect_interval, 1.0)):
+                    _, writer = await asyncio.open_connection(
+                        node.host or "localhost", node.port or default_port
+                    )
+            except OSError:
+                continue
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return True
+        return False
 
     def _remind(self, now: float) -> None:
         if self.down_since is None or now - self._reminded < self._settings.outage_reminder:
             return
         self._reminded = now
         log.warning(
-            "RabbitMQ at %s is still unreachable after %.0fs and %d attempt(s); last error: %s",
-            self.safe_url,
+            "%s is still unreachable after %.0fs and %d attempt(s); last error: %s",
+            self.places,
             now - self.down_since,
             self.attempts,
             self.last_error,
         )
+
+
+def _with_heartbeat(node: URL, heartbeat: int) -> URL:
+    return node if "heartbeat" in node.query else node.update_query(heartbeat=heartbeat)
+
+
+def _safe(node: URL) -> str:
+    shown = node.with_query(None)
+    return str(shown.with_password("***") if shown.password else shown)

@@ -2,9 +2,11 @@
 holds up a publish. ``publish`` returns once RabbitMQ has the message, and raises
 ``PublishError`` when it does not confirm within ``publish_timeout``; it never hangs and never
 claims a success it did not get. While the connection is being restored, a publish waits for it
-within that same time. Example use::
+within that same time. A publish RabbitMQ did not confirm makes ``unconfirmed`` say so, for
+readiness, until one is confirmed again or ``UNCONFIRMED_FOR`` publish timeouts have passed.
+Example use::
 
-    publisher = AmqpPublisher(settings, link.safe_url, metrics)
+    publisher = AmqpPublisher(settings, link, metrics)
     publisher.attach(channel, exchange)  # after each (re)connect; detach() when it is lost
     await publisher.publish("measurement.recorded", event)
 """
@@ -25,17 +27,22 @@ from ..correlation import CORRELATION_ID
 from ..messaging import Headers, PublishError, UnroutableLog
 from ..metrics import Metrics, Published
 from ..settings import RuntimeSettings
-from .connection import AMQP_ERRORS
+from .connection import AMQP_ERRORS, Link, describe
+
+# How long, in publish timeouts, readiness reports a publish RabbitMQ did not confirm. It must
+# end by itself: an unready replica gets no requests, so no publish would ever end it.
+UNCONFIRMED_FOR = 3
 
 
 class AmqpPublisher:
     """Sends the service's events to the shared exchange, and message copies to its queues."""
 
-    def __init__(self, settings: RuntimeSettings, safe_url: str, metrics: Metrics) -> None:
+    def __init__(self, settings: RuntimeSettings, link: Link, metrics: Metrics) -> None:
         self._metrics = metrics
         self._timeout = settings.publish_timeout
         self._app_id = settings.service_name
-        self._safe_url = safe_url
+        self._link = link
+        self._failed: tuple[float, str] | None = None  # when the last unconfirmed one failed
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._attached = asyncio.Event()
@@ -56,6 +63,16 @@ class AmqpPublisher:
         """Publishes fail at once from now on."""
         self._closed = True
         self.detach()
+
+    def unconfirmed(self) -> str:
+        """Why the last publish failed, if RabbitMQ did not confirm it lately; else ``""``."""
+        if self._failed is None:
+            return ""
+        at, reason = self._failed
+        if time.monotonic() - at > UNCONFIRMED_FOR * self._timeout:
+            self._failed = None
+            return ""
+        return reason
 
     async def publish(
         self,
@@ -132,16 +149,26 @@ class AmqpPublisher:
         except TimeoutError:
             if not self._attached.is_set():
                 raise PublishError(
-                    f"no connection to RabbitMQ at {self._safe_url} within {self._timeout:g}s; "
+                    f"no connection to {self._link.places} within {self._timeout:g}s; "
                     f"the {key} message was not sent"
                 ) from None
-            raise PublishError(
-                f"RabbitMQ at {self._safe_url} did not confirm a {key} message within "
-                f"{self._timeout:g}s"
+            raise self._unconfirmed(
+                f"RabbitMQ at {self._link.safe_url} did not confirm a {key} message within "
+                f"{self._timeout:g}s (a quorum queue without a majority of its nodes confirms "
+                "nothing)"
             ) from None
         except aiormq.exceptions.PublishError:
             raise
+        except aiormq.exceptions.DeliveryError as exc:
+            raise self._unconfirmed(
+                f"RabbitMQ at {self._link.safe_url} refused a {key} message: {describe(exc)}"
+            ) from exc
         except AMQP_ERRORS as exc:
             raise PublishError(
-                f"RabbitMQ at {self._safe_url} refused a {key} message: {type(exc).__name__}: {exc}"
+                f"RabbitMQ at {self._link.safe_url} did not take a {key} message: {describe(exc)}"
             ) from exc
+        self._failed = None
+
+    def _unconfirmed(self, reason: str) -> PublishError:
+        self._failed = (time.monotonic(), reason)
+        return PublishError(reason)

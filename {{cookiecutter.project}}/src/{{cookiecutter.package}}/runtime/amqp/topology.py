@@ -1,8 +1,9 @@
 """What the service declares on RabbitMQ, at start-up and again after every reconnect:
 
 - the topic exchange ``settings.exchange``, shared by the services that talk to each other;
-- the service queue ``<service_name>``, durable (quorum by default), bound once per handler
-  pattern; messages RabbitMQ itself rejects go to the dead-letter queue;
+- the service queue ``<service_name>``, durable (quorum by default, on ``quorum_group_size``
+  nodes of a cluster), bound once per handler pattern; messages RabbitMQ itself rejects go to
+  the dead-letter queue;
 - ``<service_name>.retry``: failed messages wait there ``retry_delay`` seconds (a per-message
   TTL), then RabbitMQ moves them back to the service queue alone, not to every subscriber;
 - ``<service_name>.dead-letter``: messages no retry can fix, with headers that say why.
@@ -48,6 +49,7 @@ class Topology:
         self._queue_type = settings.queue_type
         self._prefetch = settings.prefetch
         self._delivery_limit = settings.delivery_limit
+        self._group_size = settings.quorum_group_size
 
     async def declare_exchange(self, channel: AbstractChannel) -> AbstractExchange:
         """The shared topic exchange, declared on ``channel``."""
@@ -63,6 +65,10 @@ class Topology:
         names = self.names
         await channel.set_qos(prefetch_count=self._prefetch)
         queue_type: dict[str, Any] = {"x-queue-type": self._queue_type}
+        if self._queue_type == "quorum" and self._group_size:
+            # Explicit, so that a queue declared while nodes were down still gets its replicas
+            # (RabbitMQ places them on the nodes running at declaration, up to this many).
+            queue_type["x-quorum-initial-group-size"] = self._group_size
         await channel.declare_queue(names.dead_letter, durable=True, arguments=queue_type)
         await channel.declare_queue(
             names.retry,
