@@ -73,8 +73,8 @@ class RuntimeSettings(BaseSettings):
     quorum_group_size: int = Field(
         default=3,
         ge=0,
-        description="nodes that hold a replica of each quorum queue the service declares; "
-        "0 leaves it to RabbitMQ (every node), as queues declared before template 4.0 are",
+        description="nodes that hold a replica of each quorum queue the service declares; 0 "
+        "declares the queues as template 3 did (RabbitMQ's group size, a classic retry queue)",
     )
     prefetch: int = Field(default=100, ge=1, le=65535, description="unacked deliveries at most")
     max_attempts: int = Field(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable
 from typing import Literal
 
@@ -58,7 +59,7 @@ class AmqpBroker:
         self._link = Link(settings)
         self.topology = Topology(settings, handlers.patterns)
         self._metrics = metrics
-        self._publisher = AmqpPublisher(settings, self._link, metrics)
+        self._publisher = AmqpPublisher(settings, self._link, metrics, self._refused)
         settler = Settler(self._publisher, self.topology.names, settings.retry_delay)
         self._consumer = AmqpConsumer(dispatcher, settler)
         self._cancel_timeout = settings.publish_timeout
@@ -87,8 +88,8 @@ class AmqpBroker:
         except aiormq.exceptions.ChannelPreconditionFailed as exc:
             await self.close()
             hint = (
-                f"; {ENV_PREFIX}QUORUM_GROUP_SIZE=0 keeps a queue declared before template 4.0"
-                if "x-quorum-initial-group-size" in str(exc)
+                f"; {ENV_PREFIX}QUORUM_GROUP_SIZE=0 keeps the queues template 3 declared"
+                if self._declared_by_template_3(str(exc))
                 else ""
             )
             raise StartupError(
@@ -248,6 +249,12 @@ class AmqpBroker:
                 await self._consumer.start(self._queue)
         self._broken.discard(part)
 
+    def _declared_by_template_3(self, refusal: str) -> bool:
+        """Whether RabbitMQ refused the topology for an argument template 4 added or changed."""
+        return bool(
+            re.search("x-quorum-initial-group-size|x-dead-letter-strategy|x-overflow", refusal)
+        ) or ("x-queue-type" in refusal and f"'{self.topology.names.retry}'" in refusal)
+
     def _connected(self) -> bool:
         connection = self._connection
         return connection is not None and connection.connected.is_set()
@@ -277,6 +284,10 @@ class AmqpBroker:
                 self._trouble({"consuming"}, f"RabbitMQ cancelled the consumer of {queue}")
 
         return cancelled
+
+    def _refused(self, reason: str) -> None:
+        """The publisher's channel refused a publish: reopen it (see ``AmqpPublisher``)."""
+        self._trouble({"publishing"}, f"the publishing channel refused a publish ({reason})")
 
     def _trouble(self, parts: frozenset[Part] | set[Part], reason: str) -> None:
         """Mark ``parts`` broken and wake the keeper; ignored once the broker is closing."""

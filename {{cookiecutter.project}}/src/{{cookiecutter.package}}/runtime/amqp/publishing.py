@@ -6,7 +6,7 @@ within that same time. A publish RabbitMQ did not confirm makes ``unconfirmed`` 
 readiness, until one is confirmed again or ``UNCONFIRMED_FOR`` publish timeouts have passed.
 Example use::
 
-    publisher = AmqpPublisher(settings, link, metrics)
+    publisher = AmqpPublisher(settings, link, metrics, on_refused=reopen_the_channel)
     publisher.attach(channel, exchange)  # after each (re)connect; detach() when it is lost
     await publisher.publish("measurement.recorded", event)
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import uuid4
 
@@ -37,8 +38,15 @@ UNCONFIRMED_FOR = 3
 class AmqpPublisher:
     """Sends the service's events to the shared exchange, and message copies to its queues."""
 
-    def __init__(self, settings: RuntimeSettings, link: Link, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: RuntimeSettings,
+        link: Link,
+        metrics: Metrics,
+        on_refused: Callable[[str], None],
+    ) -> None:
         self._metrics = metrics
+        self._on_refused = on_refused
         self._timeout = settings.publish_timeout
         self._app_id = settings.service_name
         self._link = link
@@ -136,13 +144,14 @@ class AmqpPublisher:
         (returned as unroutable) is left to the caller."""
         if self._closed:
             raise PublishError(f"cannot publish {key}: the connection to RabbitMQ is closed")
+        channel: AbstractChannel | None = None
         try:
             async with asyncio.timeout(self._timeout):
                 await self._attached.wait()
                 # A loss can come between the wake-up and here: wait() resumes a turn later.
-                exchange = self._exchange
-                if to_queue and self._channel is not None:
-                    exchange = self._channel.default_exchange
+                channel, exchange = self._channel, self._exchange
+                if to_queue and channel is not None:
+                    exchange = channel.default_exchange
                 if exchange is None:
                     raise PublishError(f"the connection to RabbitMQ was lost; {key} not sent")
                 await exchange.publish(message, routing_key=key, mandatory=True)
@@ -160,9 +169,12 @@ class AmqpPublisher:
         except aiormq.exceptions.PublishError:
             raise
         except aiormq.exceptions.DeliveryError as exc:
-            raise self._unconfirmed(
-                f"RabbitMQ at {self._link.safe_url} refused a {key} message: {describe(exc)}"
-            ) from exc
+            reason = f"RabbitMQ at {self._link.safe_url} refused a {key} message: {describe(exc)}"
+            if channel is self._channel:
+                # RabbitMQ 3.10 can leave a channel that refuses every publish to a quorum queue
+                # from then on (one opened while the queue elected a leader): use a new one.
+                self._on_refused(reason)
+            raise self._unconfirmed(reason) from exc
         except AMQP_ERRORS as exc:
             raise PublishError(
                 f"RabbitMQ at {self._link.safe_url} did not take a {key} message: {describe(exc)}"

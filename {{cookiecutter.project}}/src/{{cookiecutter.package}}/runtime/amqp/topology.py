@@ -6,6 +6,7 @@
   the dead-letter queue;
 - ``<service_name>.retry``: failed messages wait there ``retry_delay`` seconds (a per-message
   TTL), then RabbitMQ moves them back to the service queue alone, not to every subscriber;
+  it is replicated as the service queue is, and both dead-letter at least once;
 - ``<service_name>.dead-letter``: messages no retry can fix, with headers that say why.
 
 Example use::
@@ -64,24 +65,36 @@ class Topology:
         """
         names = self.names
         await channel.set_qos(prefetch_count=self._prefetch)
-        queue_type: dict[str, Any] = {"x-queue-type": self._queue_type}
+        replicated: dict[str, Any] = {"x-queue-type": self._queue_type}
+        dead_lettering: dict[str, Any] = {}
         if self._queue_type == "quorum" and self._group_size:
             # Explicit, so that a queue declared while nodes were down still gets its replicas
             # (RabbitMQ places them on the nodes running at declaration, up to this many).
-            queue_type["x-quorum-initial-group-size"] = self._group_size
-        await channel.declare_queue(names.dead_letter, durable=True, arguments=queue_type)
+            replicated["x-quorum-initial-group-size"] = self._group_size
+            # A quorum queue dead-letters at most once by default: a message is dropped if the
+            # target queue is unavailable. At least once needs reject-publish overflow.
+            dead_lettering = {
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            }
+        await channel.declare_queue(names.dead_letter, durable=True, arguments=replicated)
+        # The retry queue is replicated as the service queue is: on a single node of a cluster,
+        # its node's loss would stop the consumer, which declares it. Template 3 (and group size
+        # 0) kept it classic.
+        retry_type = replicated if dead_lettering else {"x-queue-type": "classic"}
         await channel.declare_queue(
             names.retry,
             durable=True,
             arguments={
-                # Classic, whatever the service queue is: it only holds messages for a while.
-                "x-queue-type": "classic",
+                **retry_type,
+                **dead_lettering,
                 "x-dead-letter-exchange": "",
                 "x-dead-letter-routing-key": names.service,
             },
         )
         arguments: dict[str, Any] = {
-            **queue_type,
+            **replicated,
+            **dead_lettering,
             "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": names.dead_letter,
         }
