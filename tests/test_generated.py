@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import FULLY_CHECKED, Broker, bake, run, uv
+from .rabbitmq import ensure_installed
 from .variants import VARIANTS
 
 
@@ -42,11 +43,32 @@ def test_its_tests_pass_on_memory_and_on_rabbitmq(
     assert memory["tests"] >= 55
     assert memory["skipped"] > 0  # the RabbitMQ half, which needs AMQP_URL
 
-    run(project, *pytest_run, "--junitxml=rabbitmq.xml", env=rabbitmq.env())
+    # The cluster tests skip without -m cluster (test_its_cluster_tests_pass runs them).
+    cluster = run(project, *pytest_run, "--collect-only", "-m", "cluster")
+    found = re.search(r"(\d+)/\d+ tests collected", cluster)
+    assert found, cluster
+    clustered = int(found.group(1))
+    assert clustered >= 4
+    not_cluster = ("-m", "not cluster")
+    run(project, *pytest_run, *not_cluster, "--junitxml=rabbitmq.xml", env=rabbitmq.env())
     counts = pytest_counts(project, "rabbitmq.xml")
     # Only the broker-restart test may skip, and only where no restart command is known.
     skipped = 0 if rabbitmq.restart_command else 1
-    assert counts == {"tests": memory["tests"], "failures": 0, "errors": 0, "skipped": skipped}
+    everything = memory["tests"] - clustered
+    assert counts == {"tests": everything, "failures": 0, "errors": 0, "skipped": skipped}
+
+
+def test_its_cluster_tests_pass_on_a_three_node_cluster(
+    installed: dict[str, Path], rabbitmq: Broker
+) -> None:
+    # rabbitmq: the session's node is up first, so the cluster shares its epmd.
+    ensure_installed()
+    project = installed["default"]
+    pytest_run = (uv(), "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider")
+    run(project, *pytest_run, "-m", "cluster", "--junitxml=cluster.xml", timeout=900)
+    counts = pytest_counts(project, "cluster.xml")
+    assert counts["tests"] >= 4
+    assert counts["failures"] == counts["errors"] == counts["skipped"] == 0
 
 
 @pytest.mark.parametrize("name", FULLY_CHECKED)

@@ -26,6 +26,19 @@ def test_no_server_and_no_root_fails_with_one_line_saying_how(
     assert "AMQP_URL" in message and "rabbitmq-server" in message and "docker run" in message
 
 
+def test_a_cluster_where_rabbitmq_is_not_installed_fails_with_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    generated = helper._generated  # the generated project's helper never installs anything
+    monkeypatch.setattr(generated, "find_tool", lambda name: None)
+    cluster = helper.ThrowawayCluster()
+    with pytest.raises(RabbitMQUnavailable) as caught:
+        cluster.start()
+    assert str(caught.value) == generated.NOT_INSTALLED
+    assert "apt-get install rabbitmq-server" in str(caught.value)
+    assert cluster.folder is None  # nothing was created
+
+
 def test_node_restarts_and_leaves_nothing_when_stopped(
     rabbitmq: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

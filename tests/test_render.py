@@ -70,6 +70,10 @@ def test_data_files_parse(rendered: Path) -> None:
     assert "uv sync --upgrade --resolution ${{ matrix.resolution }}" in steps
     assert "uv run --no-sync pytest -ra" in steps
     assert deps["env"]["AMQP_URL"].startswith("amqp://")
+    # The cluster tests run where the distribution's rabbitmq-server can be installed.
+    cluster = [step.get("run", "") for step in workflow["jobs"]["cluster"]["steps"]]
+    assert any("apt-get install -y -qq rabbitmq-server" in c for c in cluster)
+    assert cluster[-1] == "uv run pytest -ra -m cluster"
     # And a job says when the template has a newer release.
     assert workflow["jobs"]["template"]["steps"][-1]["run"] == "python3 scripts/template.py check"
 

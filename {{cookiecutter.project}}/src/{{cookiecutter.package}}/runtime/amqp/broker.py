@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import Callable
 from typing import Literal
 
@@ -89,7 +88,7 @@ class AmqpBroker:
             await self.close()
             hint = (
                 f"; {ENV_PREFIX}QUORUM_GROUP_SIZE=0 keeps the queues template 3 declared"
-                if self._declared_by_template_3(str(exc))
+                if self.topology.declared_by_template_3(str(exc))
                 else ""
             )
             raise StartupError(
@@ -248,12 +247,6 @@ class AmqpBroker:
             if self._consume:
                 await self._consumer.start(self._queue)
         self._broken.discard(part)
-
-    def _declared_by_template_3(self, refusal: str) -> bool:
-        """Whether RabbitMQ refused the topology for an argument template 4 added or changed."""
-        return bool(
-            re.search("x-quorum-initial-group-size|x-dead-letter-strategy|x-overflow", refusal)
-        ) or ("x-queue-type" in refusal and f"'{self.topology.names.retry}'" in refusal)
 
     def _connected(self) -> bool:
         connection = self._connection

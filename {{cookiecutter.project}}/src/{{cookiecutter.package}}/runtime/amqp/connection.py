@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 
 # What aio-pika and aiormq raise when a connection attempt fails (refused, unreachable, timed
 # out, turned away by RabbitMQ) or a connection or channel is gone or going. aio-pika's own
-# exceptions are aiormq's; TimeoutError and ConnectionError are OSErrors.
-AMQP_ERRORS = (aiormq.exceptions.AMQPError, OSError)
+# exceptions are aiormq's; TimeoutError and ConnectionError are OSErrors. A channel that closed
+# under a publish raises ChannelInvalidStateError, a RuntimeError rather than an AMQPError.
+AMQP_ERRORS = (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError, OSError)
 
 
 def describe(exc: BaseException | None) -> str:

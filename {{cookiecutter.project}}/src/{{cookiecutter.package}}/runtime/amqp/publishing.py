@@ -2,8 +2,9 @@
 holds up a publish. ``publish`` returns once RabbitMQ has the message, and raises
 ``PublishError`` when it does not confirm within ``publish_timeout``; it never hangs and never
 claims a success it did not get. While the connection is being restored, a publish waits for it
-within that same time. A publish RabbitMQ did not confirm makes ``unconfirmed`` say so, for
-readiness, until one is confirmed again or ``UNCONFIRMED_FOR`` publish timeouts have passed.
+within that same time. Once publishes have gone unconfirmed for a publish timeout with none
+confirmed between, ``unconfirmed`` says so, for readiness, until one is confirmed again or
+``UNCONFIRMED_FOR`` publish timeouts pass without another failure.
 Example use::
 
     publisher = AmqpPublisher(settings, link, metrics, on_refused=reopen_the_channel)
@@ -31,7 +32,9 @@ from ..settings import RuntimeSettings
 from .connection import AMQP_ERRORS, Link, describe
 
 # How long, in publish timeouts, readiness reports a publish RabbitMQ did not confirm. It must
-# end by itself: an unready replica gets no requests, so no publish would ever end it.
+# end by itself: an unready replica gets no requests, so no publish would ever end it. It starts
+# one publish timeout after the first failure, which a quorum queue's new leader election
+# (a second or two) does not reach.
 UNCONFIRMED_FOR = 3
 
 
@@ -50,7 +53,8 @@ class AmqpPublisher:
         self._timeout = settings.publish_timeout
         self._app_id = settings.service_name
         self._link = link
-        self._failed: tuple[float, str] | None = None  # when the last unconfirmed one failed
+        self._failing_since: float | None = None  # the first failure since the last confirm
+        self._failed = (0.0, "")  # when the last failure came, and why
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._attached = asyncio.Event()
@@ -73,14 +77,18 @@ class AmqpPublisher:
         self.detach()
 
     def unconfirmed(self) -> str:
-        """Why the last publish failed, if RabbitMQ did not confirm it lately; else ``""``."""
-        if self._failed is None:
+        """Why publishes fail, if RabbitMQ has confirmed none for a while; else ``""``."""
+        since = self._failing_since
+        if since is None:
             return ""
-        at, reason = self._failed
-        if time.monotonic() - at > UNCONFIRMED_FOR * self._timeout:
-            self._failed = None
+        now = time.monotonic()
+        last, reason = self._failed
+        if now - last > UNCONFIRMED_FOR * self._timeout:
+            self._failing_since = None
             return ""
-        return reason
+        if now - since < self._timeout:
+            return ""
+        return f"{reason}; none confirmed for {now - since:.0f}s"
 
     async def publish(
         self,
@@ -179,8 +187,11 @@ class AmqpPublisher:
             raise PublishError(
                 f"RabbitMQ at {self._link.safe_url} did not take a {key} message: {describe(exc)}"
             ) from exc
-        self._failed = None
+        self._failing_since = None
 
     def _unconfirmed(self, reason: str) -> PublishError:
-        self._failed = (time.monotonic(), reason)
+        now = time.monotonic()
+        self._failed = (now, reason)
+        if self._failing_since is None:
+            self._failing_since = now
         return PublishError(reason)

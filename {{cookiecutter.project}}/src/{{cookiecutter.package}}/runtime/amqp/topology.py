@@ -18,6 +18,7 @@ Example use::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,6 +105,13 @@ class Topology:
         queue = await channel.declare_queue(names.service, durable=True, arguments=arguments)
         await self.bind(queue)
         return queue
+
+    def declared_by_template_3(self, refusal: str) -> bool:
+        """Whether RabbitMQ's ``refusal`` of the queues names an argument template 4 changed."""
+        changed = "x-quorum-initial-group-size|x-dead-letter-strategy|x-overflow"
+        return bool(re.search(changed, refusal)) or (
+            "x-queue-type" in refusal and f"'{self.names.retry}'" in refusal
+        )
 
     async def bind(self, queue: AbstractQueue) -> None:
         """Bind the service queue to the exchange once per handler pattern (idempotent)."""
