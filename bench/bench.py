@@ -104,7 +104,8 @@ def import_floor(python: str, cwd: Path, times: int = 5) -> dict[str, float]:
     return {"import_s": statistics.median(seconds), "rss_mb": rss}
 
 
-def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
+def install_service(work: Path) -> Path:
+    """Render the default service into ``work`` and install it as deployed; its folder."""
     print("rendering and installing the default service ...", flush=True)
     project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=str(work)))
     uv = shutil.which("uv") or "uv"
@@ -116,6 +117,12 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
         cwd=project,
         check=True,
     )
+    return project
+
+
+def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
+    project = install_service(work)
+    uv = shutil.which("uv") or "uv"
     python = str(project / ".venv/bin/python")
     service_bin = str(project / ".venv/bin/measurement-service")
     results: dict[str, Any] = {"machine": machine(python)}

@@ -60,3 +60,20 @@ def test_bench_writes_every_figure_and_the_chart(rabbitmq: Broker, tmp_path: Pat
     for side in ("service", "reference"):
         assert set(results["rest_scaling"][side]) == {"1", "8", "64", "256"}
     assert output.with_suffix(".png").stat().st_size > 10_000
+
+
+def test_the_cluster_bench_drains_with_each_number_of_replicas(
+    rabbitmq: Broker, tmp_path: Path
+) -> None:
+    # rabbitmq: the session's node is up first, so the cluster shares its epmd.
+    output = tmp_path / "cluster.json"
+    run(
+        TEMPLATE,
+        "bash", "bench/run", "cluster", "--messages", "300", "--repeat", "1",
+        "--output", str(output),
+        timeout=900,
+    )  # fmt: skip
+    report = json.loads(output.read_text())
+    assert report["messages"] == 300
+    assert set(report["msg_s"]) == {"reference", "1", "2", "3"}
+    assert all(rate > 0 for rate in report["msg_s"].values())

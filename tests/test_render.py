@@ -44,7 +44,8 @@ def test_template_has_the_files_a_service_needs(rendered: Path) -> None:
     assert {
         "pyproject.toml", "README.md", "Dockerfile", ".dockerignore", "compose.yaml",
         ".env.example", ".gitignore", ".gitattributes", ".github/workflows/ci.yml",
-        "docs/runtime.md", "docs/updating.md", "scripts/template.py",
+        "docs/runtime.md", "docs/updating.md", "docs/scaling.md", "scripts/template.py",
+        "deploy/kubernetes/kustomization.yaml", "deploy/kubernetes/keda.yaml",
     } <= names  # fmt: skip
     assert not any(name.startswith(".copier") for name in names)  # copier's answers, not ours
     assert (rendered / ".gitattributes").read_text().strip() == "* text=auto eol=lf"
