@@ -125,15 +125,20 @@ class Node:
     def ctl(self, *args: str, timeout: float = 60) -> str:
         """Run ``rabbitmqctl -n <node> args``; its output, or RabbitMQStartError if it fails."""
         command = [find_tool("rabbitmqctl") or "rabbitmqctl", "-n", self.name, *args]
-        result = subprocess.run(
-            command,
-            env=self.env,
-            cwd=self.folder,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        try:
+            result = subprocess.run(
+                command,
+                env=self.env,
+                cwd=self.folder,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise RabbitMQStartError(
+                f"`rabbitmqctl {' '.join(args)}` took over {timeout}s"
+            ) from None
         if result.returncode:
             raise RabbitMQStartError(f"`rabbitmqctl {' '.join(args)}` failed: {result.stderr}")
         return result.stdout
@@ -153,7 +158,7 @@ class Node:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        with contextlib.suppress(RabbitMQStartError, subprocess.SubprocessError):
+        with contextlib.suppress(RabbitMQStartError):
             self.ctl("stop", timeout=30)
         try:
             process.wait(timeout=15)
@@ -269,7 +274,7 @@ class ThrowawayCluster(_Throwaway):
             running = self.running_nodes()
             if sorted(running) != sorted(node.name for node in self.nodes):
                 raise RabbitMQStartError(f"the cluster formed with {running} only")
-        except (RabbitMQStartError, subprocess.SubprocessError):
+        except RabbitMQStartError:
             self.stop()
             raise
         self.url = ",".join(node.url for node in self.nodes)
