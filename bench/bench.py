@@ -312,8 +312,9 @@ def run(args: argparse.Namespace, amqp_url: str, work: Path) -> dict[str, Any]:
     results["rest_while_consuming"] = {"service": busy, "reference": rest}
     results["rest_while_consuming"]["messages_left_at_end"] = still_queued
 
-    # Publish: the service's publisher and raw aio-pika, confirms, 100 awaited together.
-    print(f"publish: {args.messages // 4} messages each ...", flush=True)
+    # Publish: the service's publisher and raw aio-pika, confirms, 100 awaited together,
+    # each serialising the event, in alternated rounds (publish.py).
+    print(f"publish: {args.messages // 4} messages a round, 6 rounds each ...", flush=True)
     out = subprocess.run(
         [python, str(ROOT / "bench/publish.py"), amqp_url, str(args.messages // 4), "100"],
         cwd=project,
