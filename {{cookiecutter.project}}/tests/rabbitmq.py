@@ -26,6 +26,7 @@ import time
 import uuid
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 SERVER_DIRS = ("/usr/lib/rabbitmq/bin", "/usr/sbin", "/usr/local/sbin", "/usr/bin")
 NOT_INSTALLED = "rabbitmq-server is not installed (on Debian: apt-get install rabbitmq-server)"
@@ -187,7 +188,7 @@ class _Throwaway:
         self.nodes: list[Node] = []
         self._epmd_was_running = False
 
-    def __enter__(self) -> _Throwaway:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
