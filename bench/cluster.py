@@ -15,6 +15,7 @@ import signal
 import statistics
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 from harness import Process, drain_rate
@@ -37,7 +38,7 @@ def consume(
         Process(
             [*service(service_bin, cluster), "--http-port", str(port)],
             project,
-            f"http://127.0.0.1:{port}/health/live",
+            f"http://127.0.0.1:{port}/health/ready",  # its node named only once it is ready
         )
         for port in ports
     ]
@@ -57,8 +58,6 @@ def service(service_bin: str, cluster: ThrowawayCluster) -> list[str]:
 
 
 def node_in_use(port: int) -> str:
-    import urllib.request
-
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready") as response:
         detail = str(json.loads(response.read())["broker"]["detail"])
     return detail.rsplit("@", 1)[-1].rstrip("/")

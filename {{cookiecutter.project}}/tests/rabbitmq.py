@@ -282,17 +282,20 @@ class ThrowawayCluster(_Throwaway):
 
     def running_nodes(self) -> list[str]:
         """The cluster's running nodes, as any running node sees them."""
-        node = next(node for node in self.nodes if node.running)
-        status = json.loads(node.ctl("cluster_status", "--formatter", "json"))
+        status = json.loads(self._a_running_node().ctl("cluster_status", "--formatter", "json"))
         return list(status["running_nodes"])
+
+    def _a_running_node(self) -> Node:
+        """A node to ask about the cluster: any that runs (a test may have stopped others)."""
+        return next(node for node in self.nodes if node.running)
 
     def node_at(self, port: int) -> Node:
         return next(node for node in self.nodes if node.port == port)
 
     def leader(self, queue: str) -> Node:
         """The node that holds quorum queue ``queue``'s leader."""
-        node = next(node for node in self.nodes if node.running)
-        rows = json.loads(node.ctl("list_queues", "name", "leader", "--formatter", "json"))
+        listing = self._a_running_node().ctl("list_queues", "name", "leader", "--formatter", "json")
+        rows = json.loads(listing)
         name = next(row["leader"] for row in rows if row["name"] == queue)
         return next(node for node in self.nodes if node.name == name)
 
